@@ -1,0 +1,1 @@
+"""The ``aac-sparse`` command line."""

@@ -1,0 +1,57 @@
+"""``aac-sparse``: the command line entry point and its error handling.
+
+A :class:`~aac_sparse.errors.UserError` is printed as one clear message and exits with
+status 2; no traceback is shown for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ..errors import UserError
+from . import data_cmd, train_cmd
+
+app = typer.Typer(
+    name="aac-sparse",
+    help=(
+        "Truly sparse training of MLPs (SET, All-ReLU, Importance Pruning) and automated "
+        "configuration of its algorithms.\n\n"
+        "Start with:  aac-sparse data list   then   aac-sparse train --preset set --dataset digits"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("train")(train_cmd.train)
+app.command("presets")(train_cmd.presets)
+app.add_typer(data_cmd.app, name="data")
+
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("[yellow]aborted[/]")
+        sys.exit(1)
+    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

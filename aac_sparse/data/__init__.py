@@ -1,0 +1,1 @@
+"""Datasets: one registry of loaders, fetching, splits and preprocessing."""

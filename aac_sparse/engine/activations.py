@@ -1,0 +1,92 @@
+"""Hidden-layer activations: ReLU, LeakyReLU, All-ReLU and SReLU.
+
+Each activation acts on neuron-major arrays ``(n_neurons, batch)``.  Activations with
+learnable parameters (SReLU) hold them, their gradients and momentum, and shrink with the
+layer when neurons are pruned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+
+ACTIVATIONS = ("relu", "leaky_relu", "all_relu", "srelu")
+
+
+class LeakyFamily:
+    """``f(z) = z`` for ``z > 0`` and ``slope * z`` otherwise (ReLU is slope 0).
+
+    It has no kernels of its own: the layer kernels apply it on the fly (fused), which
+    saves two passes over every hidden activation per batch.
+    """
+
+    has_params = False
+
+    def __init__(self, slope: float) -> None:
+        self.slope = float(slope)
+
+    def keep(self, keep: np.ndarray) -> None:
+        """Nothing per neuron to shrink."""
+
+    def describe(self) -> str:
+        return f"leaky(slope={self.slope:g})"
+
+
+class SReLU:
+    """S-shaped ReLU, four learnable parameters per neuron: ``t_l, a_l, t_r, a_r``.
+
+    Initialised as ``t_l=0, a_l=0.2, t_r=1, a_r=1``: a leaky ReLU at the start of
+    training that learns where and how to bend.
+    """
+
+    has_params = True
+    names = ("t_l", "a_l", "t_r", "a_r")
+
+    def __init__(self, n: int) -> None:
+        self.params = {
+            "t_l": np.zeros(n, dtype=np.float32),
+            "a_l": np.full(n, 0.2, dtype=np.float32),
+            "t_r": np.ones(n, dtype=np.float32),
+            "a_r": np.ones(n, dtype=np.float32),
+        }
+        self.grads = {k: np.zeros(n, dtype=np.float32) for k in self.names}
+        self.moms = {k: np.zeros(n, dtype=np.float32) for k in self.names}
+
+    def forward(self, z: np.ndarray, a: np.ndarray) -> None:
+        p = self.params
+        K.srelu_forward(z, a, p["t_l"], p["a_l"], p["t_r"], p["a_r"])
+
+    def backward(self, z: np.ndarray, da: np.ndarray, dz: np.ndarray) -> None:
+        p, g = self.params, self.grads
+        K.srelu_backward(z, da, dz, p["t_l"], p["a_l"], p["t_r"], p["a_r"],
+                         g["t_l"], g["a_l"], g["t_r"], g["a_r"])
+
+    def apply_update(self, lr: float, momentum: float) -> None:
+        for k in self.names:
+            K.sgd_momentum_update(self.params[k], self.moms[k], self.grads[k], lr, momentum, 0.0)
+
+    def keep(self, keep: np.ndarray) -> None:
+        for d in (self.params, self.grads, self.moms):
+            for k in self.names:
+                d[k] = d[k][keep].copy()
+
+    def describe(self) -> str:
+        return "srelu"
+
+
+def make_activation(name: str, hidden_index: int, n: int, alpha: float) -> LeakyFamily | SReLU:
+    """Activation of hidden layer ``hidden_index`` (1-based) with ``n`` neurons.
+
+    All-ReLU ("Truly Sparse Neural Networks at Scale"): the left slope alternates per
+    hidden layer, ``+alpha`` on odd layers and ``-alpha`` on even layers.
+    """
+    if name == "relu":
+        return LeakyFamily(0.0)
+    if name == "leaky_relu":
+        return LeakyFamily(alpha)
+    if name == "all_relu":
+        return LeakyFamily(alpha if hidden_index % 2 == 1 else -alpha)
+    if name == "srelu":
+        return SReLU(n)
+    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")

@@ -1,0 +1,305 @@
+"""A multilayer perceptron of sparse (and, where density reaches 1, dense) layers.
+
+The model owns its layers, hidden activations and dropout; it computes a forward pass,
+softmax cross-entropy, all gradients and the SGD step.  Inputs are given batch-major
+``(batch, n_features)`` and converted once per batch to the neuron-major layout the
+kernels want.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import kernels as K
+from .activations import LeakyFamily, SReLU, make_activation
+from .layers import SparseLayer
+from .topology import layer_nnz
+
+
+def to_neuron_major(x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Samples ``rows`` of batch-major ``x`` (all if None) as contiguous ``(n, batch)``."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if rows is None:
+        rows = np.arange(x.shape[0])
+    out = np.empty((x.shape[1], rows.shape[0]), dtype=np.float32)
+    K.gather_transpose(x, np.ascontiguousarray(rows, dtype=np.int64), out)
+    return out
+
+
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, int]:
+    """Mean cross-entropy of neuron-major ``logits``, its gradient and #correct."""
+    grad = np.empty_like(logits)
+    loss, correct = K.softmax_xent(logits, np.ascontiguousarray(y, dtype=np.int64), grad)
+    return float(loss), grad, int(correct)
+
+
+class SparseMLP:
+    """MLP ``sizes[0] -> ... -> sizes[-1]``; hidden layers use ``activation``."""
+
+    def __init__(
+        self,
+        layers: Sequence[SparseLayer],
+        activations: Sequence[LeakyFamily | SReLU],
+        dropout: float = 0.0,
+    ) -> None:
+        if len(activations) != len(layers) - 1:
+            raise ValueError("need one activation per hidden layer")
+        self.layers = list(layers)
+        self.activations = list(activations)
+        self.dropout = float(dropout)
+        self.neuron_ids = [np.arange(layer.n_out) for layer in self.layers[:-1]]
+        self._workspace: dict[int, dict[str, list[np.ndarray]]] = {}
+        self._cache: dict[str, list[np.ndarray]] = {}
+
+    @classmethod
+    def build(
+        cls,
+        sizes: Sequence[int],
+        densities: Sequence[float],
+        rng: np.random.Generator,
+        activation: str = "relu",
+        alpha: float = 0.6,
+        weight_init: str = "he_uniform",
+        dropout: float = 0.0,
+    ) -> SparseMLP:
+        """Random sparse network; a layer of density 1 is built dense."""
+        layers: list[SparseLayer] = []
+        for n_in, n_out, d in zip(sizes[:-1], sizes[1:], densities, strict=True):
+            if d >= 1.0:
+                layers.append(SparseLayer.full(rng, n_in, n_out, weight_init))
+            else:
+                layers.append(
+                    SparseLayer.random(rng, n_in, n_out, layer_nnz(d, n_in, n_out), weight_init)
+                )
+        acts = [
+            make_activation(activation, h + 1, sizes[h + 1], alpha)
+            for h in range(len(sizes) - 2)
+        ]
+        return cls(layers, acts, dropout)
+
+    # -- shape -----------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def nnz(self) -> int:
+        return sum(layer.nnz for layer in self.layers)
+
+    @property
+    def n_params(self) -> int:
+        extra = sum(4 * len(a.params["t_l"]) for a in self.activations if a.has_params)
+        return sum(layer.n_params for layer in self.layers) + extra
+
+    def flops_per_sample(self, training: bool = True) -> int:
+        """Useful multiply-adds x2 per sample: forward, and for training both gradients."""
+        fwd = sum(2 * layer.nnz for layer in self.layers)
+        if not training:
+            return fwd
+        backward = sum(2 * layer.nnz for layer in self.layers[1:])  # no input gradient
+        return fwd + backward + fwd  # + weight gradients
+
+    # -- buffers ---------------------------------------------------------------------
+    def _buffers(self, batch: int) -> dict[str, list[np.ndarray]]:
+        ws = self._workspace.get(batch)
+        if ws is None:
+            outs = [layer.n_out for layer in self.layers]
+            ws = {
+                "z": [np.empty((n, batch), np.float32) for n in outs],
+                "a": [np.empty((n, batch), np.float32) for n in outs[:-1]],
+                "dz": [np.empty((n, batch), np.float32) for n in outs[:-1]],
+                "da": [np.empty((n, batch), np.float32) for n in outs[:-1]],
+            }
+            if len(self._workspace) >= 3:  # full, last partial and evaluation batch sizes
+                self._workspace = {}
+            self._workspace[batch] = ws
+        return ws
+
+    def _invalidate(self) -> None:
+        self._workspace = {}
+        self._cache = {}
+
+    # -- passes ----------------------------------------------------------------------
+    def forward(
+        self,
+        x_t: np.ndarray,
+        train: bool = False,
+        rng: np.random.Generator | None = None,
+        dropout_seeds: Sequence[int] | None = None,
+    ) -> np.ndarray:
+        """Logits ``(n_classes, batch)`` for neuron-major input ``x_t``.
+
+        With ``train`` and a dropout rate, hidden activations get inverted dropout; the
+        per-layer mask seeds come from ``rng`` (or ``dropout_seeds``) and are kept so
+        :meth:`backward` re-applies the same masks.
+        """
+        batch = x_t.shape[1]
+        ws = self._buffers(batch)
+        rate = self.dropout if train else 0.0
+        seeds = [0] * len(self.activations)
+        if rate > 0:
+            if dropout_seeds is None:
+                assert rng is not None, "dropout needs an rng"
+                dropout_seeds = rng.integers(0, 2**62, len(self.activations))
+            seeds = [int(s) for s in dropout_seeds]
+        inputs = [x_t]
+        for li, layer in enumerate(self.layers):
+            z = ws["z"][li]
+            if li == len(self.layers) - 1:
+                layer.forward(inputs[-1], z)
+                break
+            act, a = self.activations[li], ws["a"][li]
+            if act.has_params:
+                layer.forward(inputs[-1], z)
+                act.forward(z, a)
+                if rate > 0:
+                    K.dropout_inplace(a, rate, seeds[li])
+            else:
+                layer.forward(inputs[-1], z, a, act.slope, rate, seeds[li])
+            inputs.append(a)
+        self._cache = {"inputs": inputs, "seeds": seeds, "rate": rate}
+        return ws["z"][-1]
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Gradients of every layer (and SReLU) from ``dL/dlogits`` of the last forward."""
+        ws = self._buffers(dlogits.shape[1])
+        inputs, seeds, rate = self._cache["inputs"], self._cache["seeds"], self._cache["rate"]
+        dz = dlogits
+        for li in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[li]
+            if li == 0:
+                layer.backward(inputs[0], dz)
+                break
+            act, dz_prev, z_prev = self.activations[li - 1], ws["dz"][li - 1], ws["z"][li - 1]
+            if act.has_params:
+                da = ws["da"][li - 1]
+                layer.backward(inputs[li], dz, da)
+                if rate > 0:
+                    K.dropout_inplace(da, rate, seeds[li - 1])
+                act.backward(z_prev, da, dz_prev)
+            else:
+                layer.backward(inputs[li], dz, dz_prev, z_prev, act.slope, rate, seeds[li - 1])
+            dz = dz_prev
+
+    def step(self, lr: float, momentum: float, weight_decay: float) -> None:
+        """One SGD-with-momentum update of all parameters from the stored gradients."""
+        for layer in self.layers:
+            layer.apply_update(lr, momentum, weight_decay)
+        for act in self.activations:
+            if act.has_params:
+                act.apply_update(lr, momentum)
+
+    def train_batch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        rows: np.ndarray,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        rng: np.random.Generator,
+    ) -> tuple[float, int]:
+        """Forward, backward and update on samples ``rows`` of ``x``, ``y``.
+
+        ``x`` must be C-contiguous float32 (the trainer converts once).  Returns the mean
+        loss and the number of correct predictions; nothing is updated if the loss is
+        not finite.
+        """
+        logits = self.forward(to_neuron_major(x, rows), train=True, rng=rng)
+        loss, grad, correct = softmax_cross_entropy(logits, y[rows])
+        if np.isfinite(loss):
+            self.backward(grad)
+            self.step(lr, momentum, weight_decay)
+        return loss, correct
+
+    def predict_logits(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Logits ``(n_samples, n_classes)`` in batches; the last partial batch included."""
+        out = np.empty((x.shape[0], self.layers[-1].n_out), dtype=np.float32)
+        for start in range(0, x.shape[0], batch_size):
+            stop = min(start + batch_size, x.shape[0])
+            out[start:stop] = self.forward(to_neuron_major(x[start:stop])).T
+        return out
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) over all samples."""
+        if x.shape[0] == 0:
+            return float("nan"), float("nan")
+        logits = np.ascontiguousarray(self.predict_logits(x, batch_size).T)
+        loss, _, correct = softmax_cross_entropy(logits, y)
+        return loss, correct / x.shape[0]
+
+    # -- neuron removal --------------------------------------------------------------
+    def remove_hidden_neurons(self, hidden: int, keep: np.ndarray) -> int:
+        """Remove neurons of hidden layer ``hidden`` (0-based) not in ``keep``.
+
+        The incoming layer loses those outputs, the outgoing layer those inputs, and the
+        activation its per-neuron parameters; returns how many neurons went.
+        """
+        removed = int((~keep).sum())
+        if removed == 0:
+            return 0
+        self.layers[hidden].keep_outputs(keep)
+        self.layers[hidden + 1].keep_inputs(keep)
+        self.activations[hidden].keep(keep)
+        self.neuron_ids[hidden] = self.neuron_ids[hidden][keep]
+        self._invalidate()
+        return removed
+
+    def after_structure_change(self) -> None:
+        """Drop cached per-batch state that depends on the structure."""
+        self._cache = {}
+
+
+def dropout_mask(n: int, batch: int, rate: float, seed: int) -> np.ndarray:
+    """The ``(n, batch)`` inverted-dropout mask the kernels use for ``seed`` (tests, analysis)."""
+    mask = np.ones((n, batch), dtype=np.float32)
+    K.dropout_inplace(mask, rate, seed)
+    return mask
+
+
+def save_model(model: SparseMLP, write_npz) -> None:
+    """Write the model's arrays with ``write_npz(**arrays)`` (e.g. an atomic npz writer)."""
+    arrays: dict[str, np.ndarray] = {
+        "sizes": np.array(model.sizes, dtype=np.int64),
+        "dropout": np.array(model.dropout),
+    }
+    for li, layer in enumerate(model.layers):
+        arrays[f"layer{li}_indptr"] = layer.indptr
+        arrays[f"layer{li}_indices"] = layer.indices
+        arrays[f"layer{li}_w"] = layer.w
+        arrays[f"layer{li}_bias"] = layer.bias
+        arrays[f"layer{li}_dense"] = np.array(layer.dense)
+    for h, act in enumerate(model.activations):
+        if act.has_params:
+            for k in act.names:
+                arrays[f"act{h}_{k}"] = act.params[k]
+        else:
+            arrays[f"act{h}_slope"] = np.array(act.slope, dtype=np.float64)
+        arrays[f"hidden{h}_neuron_ids"] = model.neuron_ids[h]
+    write_npz(**arrays)
+
+
+def load_model(npz) -> SparseMLP:
+    """Rebuild a model saved by :func:`save_model` from a loaded npz mapping."""
+    sizes = [int(s) for s in npz["sizes"]]
+    layers = []
+    for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        indptr, indices = npz[f"layer{li}_indptr"], npz[f"layer{li}_indices"]
+        keys = K.csr_to_keys(indptr, indices, n_in)
+        layer = SparseLayer(n_in, n_out, keys, npz[f"layer{li}_w"], bool(npz[f"layer{li}_dense"]))
+        layer.bias[:] = npz[f"layer{li}_bias"]
+        layers.append(layer)
+    acts: list[LeakyFamily | SReLU] = []
+    for h in range(len(sizes) - 2):
+        if f"act{h}_slope" in npz:
+            acts.append(LeakyFamily(float(npz[f"act{h}_slope"])))
+        else:
+            act = SReLU(sizes[h + 1])
+            for k in act.names:
+                act.params[k][:] = npz[f"act{h}_{k}"]
+            acts.append(act)
+    model = SparseMLP(layers, acts, float(npz["dropout"]))
+    model.neuron_ids = [np.asarray(npz[f"hidden{h}_neuron_ids"]) for h in range(len(acts))]
+    return model
