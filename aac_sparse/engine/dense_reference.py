@@ -35,7 +35,8 @@ class DenseMaskedMLP:
         self.W = [np.asarray(w, dtype=dtype) * m for w, m in zip(weights, masks, strict=True)]
         self.M = [np.asarray(m, dtype=dtype) for m in masks]
         self.b = [np.asarray(b, dtype=dtype).copy() for b in biases]
-        self.act = [dict(a) for a in activations]
+        self.act = [{k: (np.asarray(v, dtype=dtype).copy() if k != "kind" else v)
+                     for k, v in a.items()} for a in activations]
         self.VW = [np.zeros_like(w) for w in self.W]
         self.Vb = [np.zeros_like(b) for b in self.b]
 

@@ -1,0 +1,113 @@
+"""The command line as a user meets it: files written, clear errors, no tracebacks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from aac_sparse.data.idx import read_idx
+from aac_sparse.data.registry import load_fashion_mnist
+from aac_sparse.errors import DataError
+
+
+def cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "aac_sparse", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+
+
+def test_train_writes_config_metrics_and_model(tmp_path):
+    out = tmp_path / "run"
+    res = cli("train", "--preset", "set", "--dataset", "digits", "--hidden", "64,64",
+              "--epochs", "3", "--set", "batch_size=32", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.csv", "metrics.json",
+                                               "model.npz"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["summary"]["status"] == "ok" and len(metrics["history"]) == 3
+    assert json.loads((out / "config.json").read_text())["batch_size"] == 32
+    assert (out / "metrics.csv").read_text().count("\n") == 4
+    assert "test accuracy" in res.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--set", "zeta=3"], "zeta"),
+    (["train", "--set", "colour=blue"], "unknown setting"),
+    (["train", "--set", "noequals"], "KEY=VALUE"),
+    (["train", "--preset", "nope"], "unknown preset"),
+    (["train", "--dataset", "nope"], "unknown dataset"),
+    (["train", "--config", "/nonexistent.yaml"], "no such file"),
+    (["data", "fetch", "cifar10"], "cannot be fetched"),
+])
+def test_user_mistakes_give_a_message_and_exit_2_without_traceback(args, needle):
+    res = cli(*args)
+    assert res.returncode == 2
+    assert needle in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_config_file_names_file_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: set\nepochs: -1\nhidden: [10, 10]\n")
+    res = cli("train", "--config", str(bad))
+    assert res.returncode == 2 and str(bad) in res.stderr and "epochs" in res.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("epochs: [1,\n")
+    res = cli("train", "--config", str(broken))
+    assert res.returncode == 2 and "not valid YAML" in res.stderr
+
+
+def test_missing_fashion_mnist_names_every_place_and_the_fix(tmp_path):
+    res = cli("train", "--dataset", "fashion-mnist", env={"AAC_SPARSE_DATA": str(tmp_path)})
+    if res.returncode == 0:
+        pytest.skip("FashionMNIST is installed system-wide here")
+    assert res.returncode == 2
+    assert str(tmp_path / "fashion-mnist") in res.stderr
+    assert "aac-sparse data fetch fashion-mnist" in res.stderr
+
+
+def test_help_explains_commands():
+    res = cli("--help")
+    assert res.returncode == 0 and "train" in res.stdout and "data" in res.stdout
+    res = cli("data", "list")
+    assert res.returncode == 0 and "digits" in res.stdout
+
+
+def write_idx(path, array):
+    codes = {np.uint8: 0x08, np.int32: 0x0C}
+    header = bytes([0, 0, codes[array.dtype.type], array.ndim])
+    header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = array.astype(array.dtype.newbyteorder(">")).tobytes()
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + data)
+
+
+def test_idx_files_load_as_fashion_mnist(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "fm"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (30, 28, 28), dtype=np.uint8))
+    write_idx(d / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 30, dtype=np.uint8))
+    write_idx(d / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (7, 28, 28), dtype=np.uint8))
+    write_idx(d / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 7, dtype=np.uint8))
+    data = load_fashion_mnist(d)
+    assert data.x.shape == (30, 784) and data.test_x.shape == (7, 784)
+    assert data.x.dtype == np.float32 and data.y.dtype == np.int64
+    raw = (d / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    (d / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(gzip.decompress(raw)[:-3]))
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(d / "t10k-labels-idx1-ubyte.gz")
+
+
+def test_real_fashion_mnist_when_present():
+    try:
+        data = load_fashion_mnist()
+    except DataError:
+        pytest.skip("FashionMNIST not fetched on this machine (aac-sparse data fetch fashion-mnist)")
+    assert data.x.shape == (60000, 784) and data.test_x.shape == (10000, 784)
+    assert np.bincount(data.y).tolist() == [6000] * 10
+    assert np.bincount(data.test_y).tolist() == [1000] * 10
