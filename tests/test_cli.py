@@ -107,7 +107,7 @@ def test_real_fashion_mnist_when_present():
     try:
         data = load_fashion_mnist()
     except DataError:
-        pytest.skip("FashionMNIST not fetched on this machine (aac-sparse data fetch fashion-mnist)")
+        pytest.skip("FashionMNIST not fetched here (aac-sparse data fetch fashion-mnist)")
     assert data.x.shape == (60000, 784) and data.test_x.shape == (10000, 784)
     assert np.bincount(data.y).tolist() == [6000] * 10
     assert np.bincount(data.test_y).tolist() == [1000] * 10

@@ -123,7 +123,8 @@ def test_engine_gradient_matches_finite_differences(activation):
             layer.w[k] = old - eps
             down, p_down = loss_and_pattern()
             layer.w[k] = old
-            if any(not np.array_equal(a, b) for a, b in zip(base + base, p_up + p_down)):
+            moved = p_up + p_down
+            if any(not np.array_equal(a, b) for a, b in zip(base + base, moved, strict=True)):
                 skipped += 1
                 continue
             checked += 1
