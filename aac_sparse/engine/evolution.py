@@ -31,7 +31,7 @@ def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     threshold = np.partition(values, k - 1)[k - 1]
     below = np.flatnonzero(values < threshold)
     equal = np.flatnonzero(values == threshold)[: k - below.shape[0]]
-    return np.union1d(below, equal)
+    return np.sort(np.concatenate((below, equal)))  # disjoint index sets
 
 
 def set_prune(w: np.ndarray, zeta: float) -> np.ndarray:
