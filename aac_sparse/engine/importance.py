@@ -23,11 +23,15 @@ def neuron_strength(layer) -> np.ndarray:
 def importance_prune(model: SparseMLP, percentile: float) -> list[int]:
     """Remove, per hidden layer, the neurons with strength below ``percentile`` (0-100).
 
+    Strengths of all hidden layers are measured before any neuron goes (removing a neuron
+    also removes incoming connections of the next layer), so the outcome does not depend
+    on the order in which layers are pruned.
+
     At least one neuron per layer always survives.  Returns the number removed per layer.
     """
+    strengths = [neuron_strength(layer) for layer in model.layers[:-1]]
     removed = []
-    for h in range(len(model.layers) - 1):
-        strength = neuron_strength(model.layers[h])
+    for h, strength in enumerate(strengths):
         threshold = np.percentile(strength, percentile)
         keep = strength >= threshold
         if not keep.any():
