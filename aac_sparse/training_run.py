@@ -51,6 +51,9 @@ def run_training(
     def epoch_done(row: dict) -> None:
         history.append(row)
         atomic_write_text(out_dir / "metrics.csv", metrics_csv(history))
+        atomic_write_json(out_dir / "metrics.json",
+                          {"summary": {"status": "running", "dataset": dataset},
+                           "history": history})
         if on_epoch is not None:
             on_epoch(row)
 

@@ -62,11 +62,13 @@ def test_bad_config_file_names_file_and_field(tmp_path):
 
 
 def test_missing_fashion_mnist_names_every_place_and_the_fix(tmp_path):
-    res = cli("train", "--dataset", "fashion-mnist", env={"AAC_SPARSE_DATA": str(tmp_path)})
+    res = cli("train", "--dataset", "fashion-mnist",
+              env={"AAC_SPARSE_DATA": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")})
     if res.returncode == 0:
         pytest.skip("FashionMNIST is installed system-wide here")
     assert res.returncode == 2
     assert str(tmp_path / "fashion-mnist") in res.stderr
+    assert res.stderr.count(str(tmp_path / "fashion-mnist")) == 1  # each place listed once
     assert "aac-sparse data fetch fashion-mnist" in res.stderr
 
 

@@ -53,21 +53,22 @@ class DatasetSpec:
     available: Callable[[], bool] = lambda: True
 
 
+def _cache_data_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aac-sparse" / "data"
+
+
 def data_dirs() -> list[Path]:
     """Where datasets are looked for, in order: ``$AAC_SPARSE_DATA``, then ``~/.cache``."""
-    dirs = []
-    if os.environ.get("AAC_SPARSE_DATA"):
-        dirs.append(Path(os.environ["AAC_SPARSE_DATA"]).expanduser())
-    dirs.append(default_data_dir())
+    dirs = [default_data_dir()]
+    if dirs[0] != _cache_data_dir():
+        dirs.append(_cache_data_dir())
     return dirs
 
 
 def default_data_dir() -> Path:
-    """The directory ``aac-sparse data fetch`` writes into by default."""
+    """The directory ``aac-sparse data fetch`` writes into: ``$AAC_SPARSE_DATA`` or the cache."""
     env = os.environ.get("AAC_SPARSE_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aac-sparse" / "data"
+    return Path(env).expanduser() if env else _cache_data_dir()
 
 
 # --------------------------------------------------------------------------- FashionMNIST
