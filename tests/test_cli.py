@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aac_sparse.data.idx import read_idx
-from aac_sparse.data.registry import load_fashion_mnist
+from aac_sparse.data.loaders.fashion_mnist import load as load_fashion_mnist
 from aac_sparse.errors import DataError
 
 
@@ -42,7 +42,7 @@ def test_train_writes_config_metrics_and_model(tmp_path):
     (["train", "--preset", "nope"], "unknown preset"),
     (["train", "--dataset", "nope"], "unknown dataset"),
     (["train", "--config", "/nonexistent.yaml"], "no such file"),
-    (["data", "fetch", "cifar10"], "cannot be fetched"),
+    (["data", "fetch", "synthetic"], "cannot be fetched"),
 ])
 def test_user_mistakes_give_a_message_and_exit_2_without_traceback(args, needle):
     res = cli(*args)

@@ -1,22 +1,36 @@
-"""``aac-sparse data fetch``: get datasets that can be had offline from Debian's archive.
+"""``aac-sparse data fetch``: get the datasets that can be had automatically.
 
-``apt-get download`` fetches the package file into a temporary directory and ``dpkg -x``
-unpacks it there; nothing is installed system-wide and no R is needed.  The data files
-are then moved into the aac-sparse data directory.
+Two routes, tried in this order unless one is asked for:
+
+* ``debian``: ``apt-get download`` fetches the package file into a temporary directory and
+  ``dpkg -x`` unpacks it there (no root install, no R); apt checks the package's hash
+  against the signed archive index.  The data files are then moved into the data directory.
+* ``url``: the publisher's original files, downloaded with a progress report and checked
+  against the published MD5 where one exists (otherwise the SHA-256 of what arrived is
+  written beside the file so a later copy can be compared).
+
+Every file lands atomically (``.part`` then rename): an interrupted fetch leaves nothing
+that a loader would mistake for data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from .registry import FASHION_FILES, default_data_dir
+from .places import default_data_dir
+
+Say = Callable[[str], None]
+Progress = Callable[[str, int, int | None], None]  # (file, bytes done, total or None)
 
 
 @dataclass(frozen=True)
@@ -28,37 +42,109 @@ class DebianSource:
     files: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class UrlFile:
+    """One file of a dataset at its publisher's address, with its published MD5 if any."""
+
+    url: str
+    name: str
+    md5: str | None = None
+
+
+FASHION = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
 DEBIAN_SOURCES: dict[str, DebianSource] = {
-    "fashion-mnist": DebianSource(
-        "dataset-fashion-mnist", "usr/share/datasets/fashion-mnist",
-        tuple(FASHION_FILES.values()),
-    ),
+    "fashion-mnist": DebianSource("dataset-fashion-mnist", "usr/share/datasets/fashion-mnist",
+                                  FASHION),
+    "all-leukemia": DebianSource("r-bioc-all", "usr/lib/R/site-library/ALL/data", ("ALL.rda",)),
 }
 
+_FM = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/"
+URL_SOURCES: dict[str, tuple[UrlFile, ...]] = {
+    "fashion-mnist": (
+        UrlFile(_FM + FASHION[0], FASHION[0], "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        UrlFile(_FM + FASHION[1], FASHION[1], "25c81989df183df01b3e8a0aad5dffbe"),
+        UrlFile(_FM + FASHION[2], FASHION[2], "bef4ecab320f06d8554ea6380940ec79"),
+        UrlFile(_FM + FASHION[3], FASHION[3], "bb300cfdad3c16e7a12a480ee83cd310"),
+    ),
+    "cifar10": (UrlFile("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                        "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
+    "madelon": tuple(
+        UrlFile(_UCI + f"madelon/MADELON/{f}", f)
+        for f in ("madelon_train.data", "madelon_train.labels", "madelon_valid.data")
+    ) + (UrlFile(_UCI + "madelon/madelon_valid.labels", "madelon_valid.labels"),),
+    "higgs": (UrlFile(_UCI + "00280/HIGGS.csv.gz", "HIGGS.csv.gz"),),
+    "gse13159": (UrlFile("https://ftp.ncbi.nlm.nih.gov/geo/series/GSE13nnn/GSE13159/matrix/"
+                         "GSE13159_series_matrix.txt.gz", "GSE13159_series_matrix.txt.gz"),),
+}
+
+ROUTES = ("auto", "debian", "url")
+
+
+def fetchable() -> list[str]:
+    """Names ``aac-sparse data fetch`` knows a route for."""
+    return sorted(set(DEBIAN_SOURCES) | set(URL_SOURCES))
+
+
+def _present(dest: Path, files: tuple[str, ...]) -> bool:
+    return all((dest / f).is_file() for f in files)
+
+
+def fetch_dataset(
+    name: str,
+    target: Path | None = None,
+    say: Say = print,
+    progress: Progress | None = None,
+    route: str = "auto",
+) -> Path:
+    """Download dataset ``name`` into ``target/name`` (default: the data dir); returns it."""
+    if name not in fetchable():
+        raise DataError(
+            f"dataset {name!r} cannot be fetched automatically; fetchable: "
+            f"{', '.join(fetchable())}. See README 'Datasets' for how to get it."
+        )
+    if route not in ROUTES:
+        raise DataError(f"--source must be one of {', '.join(ROUTES)}, got {route!r}")
+    dest = (target or default_data_dir()) / name
+    debian, urls = DEBIAN_SOURCES.get(name), URL_SOURCES.get(name)
+    for files in ([debian.files] if debian else []) + ([tuple(u.name for u in urls)]
+                                                       if urls else []):
+        if _present(dest, files):
+            say(f"{name}: already present in {dest}")
+            return dest
+    errors: list[str] = []
+    if debian and route in ("auto", "debian"):
+        try:
+            return _fetch_debian(name, debian, dest, say)
+        except DataError as exc:
+            if route == "debian" or not urls:
+                raise
+            errors.append(str(exc))
+            say(f"{name}: the Debian route failed; trying the original download")
+    if urls and route in ("auto", "url"):
+        try:
+            return _fetch_urls(name, urls, dest, say, progress)
+        except DataError as exc:
+            errors.append(str(exc))
+    if not errors:
+        raise DataError(f"dataset {name!r} has no {route!r} source; try --source auto")
+    raise DataError("\n".join(errors))
+
+
+# -- Debian ------------------------------------------------------------------------------
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def fetch_dataset(
-    name: str, target: Path | None = None, say: Callable[[str], None] = print
-) -> Path:
-    """Download and unpack dataset ``name`` into ``target/name``; returns that directory."""
-    source = DEBIAN_SOURCES.get(name)
-    if source is None:
-        raise DataError(
-            f"dataset {name!r} cannot be fetched automatically; fetchable: "
-            f"{', '.join(sorted(DEBIAN_SOURCES))}. See README 'Datasets' for how to get it."
-        )
-    dest = (target or default_data_dir()) / name
-    if all((dest / f).is_file() for f in source.files):
-        say(f"{name}: already present in {dest}")
-        return dest
+def _fetch_debian(name: str, source: DebianSource, dest: Path, say: Say) -> Path:
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
         raise DataError(
-            f"fetching {name!r} needs apt-get and dpkg (Debian/Ubuntu). Elsewhere, download "
-            f"the Debian package {source.package!r} or the original files by hand and put "
-            f"{', '.join(source.files)} into {dest}"
+            f"fetching {name!r} from Debian needs apt-get and dpkg (Debian/Ubuntu). Elsewhere, "
+            f"download the Debian package {source.package!r} or the original files by hand "
+            f"and put {', '.join(source.files)} into {dest}"
         )
     with tempfile.TemporaryDirectory(prefix="aac-sparse-fetch-") as tmp:
         work = Path(tmp)
@@ -84,8 +170,55 @@ def fetch_dataset(
             src = unpacked / source.inner_dir / f
             if not src.is_file():
                 raise DataError(f"package {source.package} does not contain {source.inner_dir}/{f}")
-            tmp_dest = dest / f".{f}.part"
-            shutil.copyfile(src, tmp_dest)
-            os.replace(tmp_dest, dest / f)
+            part = dest / f".{f}.part"
+            shutil.copyfile(src, part)
+            os.replace(part, dest / f)
     say(f"{name}: ready in {dest}")
     return dest
+
+
+# -- original URLs -----------------------------------------------------------------------
+
+def _fetch_urls(name: str, files: tuple[UrlFile, ...], dest: Path, say: Say,
+                progress: Progress | None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if (dest / f.name).is_file():
+            continue
+        say(f"{name}: downloading {f.url}")
+        download(f, dest, progress)
+    say(f"{name}: ready in {dest}")
+    return dest
+
+
+def download(f: UrlFile, dest: Path, progress: Progress | None = None,
+             timeout: float = 30.0) -> Path:
+    """Stream ``f.url`` into ``dest/f.name`` via a ``.part`` file; verify the MD5 if known."""
+    part = dest / f".{f.name}.part"
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    try:
+        with urllib.request.urlopen(f.url, timeout=timeout) as resp, open(part, "wb") as out:
+            total = resp.headers.get("Content-Length")
+            total = int(total) if total and total.isdigit() else None
+            done = 0
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                md5.update(chunk)
+                sha.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(f.name, done, total)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        part.unlink(missing_ok=True)
+        raise DataError(
+            f"cannot download {f.url}: {getattr(exc, 'reason', exc)}\n"
+            f"Download it by hand (on a machine with internet) and put it at {dest / f.name}"
+        ) from exc
+    if f.md5 is not None and md5.hexdigest() != f.md5:
+        part.unlink(missing_ok=True)
+        raise DataError(f"{f.url}: checksum mismatch (MD5 {md5.hexdigest()}, published "
+                        f"{f.md5}); the download is damaged, nothing was kept")
+    os.replace(part, dest / f.name)
+    if f.md5 is None:
+        (dest / f"{f.name}.sha256").write_text(f"{sha.hexdigest()}  {f.name}\n")
+    return dest / f.name

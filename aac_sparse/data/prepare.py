@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from .registry import Dataset
+from .dataset import Dataset
 
 
 @dataclass

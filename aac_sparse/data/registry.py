@@ -1,47 +1,32 @@
-"""The one registry of datasets: name -> how to load it, where it comes from, how to get it.
+"""The one registry of datasets: name -> loader, what it is, where it comes from, how to get it.
 
-A loader returns a :class:`Dataset` of raw features and integer labels.  Preprocessing
-(splits, standardisation) lives in :mod:`aac_sparse.data.prepare`, so every dataset gets
-the same treatment.
+Loaders live in :mod:`aac_sparse.data.loaders`, one module per source, and are imported
+only when used.  A loader returns a :class:`~aac_sparse.data.dataset.Dataset` of raw
+features; splits, standardisation and caching live in :mod:`aac_sparse.data.prepare`
+and :mod:`aac_sparse.data.instances`, so every dataset gets the same treatment.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import DataError
-from .idx import read_idx
+from .dataset import Dataset
 
 
-@dataclass
-class Dataset:
-    """Features ``x`` (float32, samples x features), labels ``y`` (int64 in 0..k-1).
-
-    ``test_x``/``test_y`` hold a split that the data's publisher fixed (FashionMNIST's
-    10,000 test images); otherwise they are None and a split is drawn.
-    """
-
-    name: str
-    x: np.ndarray
-    y: np.ndarray
-    classes: list[str]
-    test_x: np.ndarray | None = None
-    test_y: np.ndarray | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-
-@dataclass
+@dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset."""
+    """A registered dataset.
+
+    ``module`` is the loader module under ``aac_sparse.data.loaders``; it has
+    ``load(path=None, **options)`` and, for file-based data, ``find(path=None)``.
+    ``generated`` marks data that needs no files; ``fallback`` data that is generated
+    when its files are missing (Madelon).
+    """
 
     name: str
     task: str
@@ -49,152 +34,112 @@ class DatasetSpec:
     n_classes: str
     source: str
     how_to_get: str
-    loader: Callable[..., Dataset]
-    available: Callable[[], bool] = lambda: True
+    module: str
+    options: dict[str, str] = field(default_factory=dict)
+    generated: bool = False
+    fallback: bool = False
+    loader_name: str = "load"
+
+    def loader(self) -> Callable[..., Dataset]:
+        mod = importlib.import_module(f"aac_sparse.data.loaders.{self.module}")
+        return getattr(mod, self.loader_name)
+
+    def find(self, path: str | Path | None = None) -> Path | None:
+        """Where the files are (None if missing, or for generated data)."""
+        if self.generated:
+            return None
+        mod = importlib.import_module(f"aac_sparse.data.loaders.{self.module}")
+        return mod.find(path)
+
+    def availability(self) -> str:
+        """``yes``, ``generated``, ``no`` or ``generator`` (files missing, generator used)."""
+        if self.generated:
+            return "generated"
+        if self.find() is not None:
+            return "yes"
+        return "generator" if self.fallback else "no"
 
 
-def _cache_data_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aac-sparse" / "data"
-
-
-def data_dirs() -> list[Path]:
-    """Where datasets are looked for, in order: ``$AAC_SPARSE_DATA``, then ``~/.cache``."""
-    dirs = [default_data_dir()]
-    if dirs[0] != _cache_data_dir():
-        dirs.append(_cache_data_dir())
-    return dirs
-
-
-def default_data_dir() -> Path:
-    """The directory ``aac-sparse data fetch`` writes into: ``$AAC_SPARSE_DATA`` or the cache."""
-    env = os.environ.get("AAC_SPARSE_DATA")
-    return Path(env).expanduser() if env else _cache_data_dir()
-
-
-# --------------------------------------------------------------------------- FashionMNIST
-
-FASHION_FILES = {
-    "train_x": "train-images-idx3-ubyte.gz",
-    "train_y": "train-labels-idx1-ubyte.gz",
-    "test_x": "t10k-images-idx3-ubyte.gz",
-    "test_y": "t10k-labels-idx1-ubyte.gz",
-}
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot"]
-FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
-
-
-def fashion_mnist_places(path: str | Path | None = None) -> list[Path]:
-    """Every directory searched for the FashionMNIST IDX files, in order."""
-    places = [Path(path).expanduser()] if path else []
-    for d in data_dirs():
-        places.append(d / "fashion-mnist")
-    places.append(FASHION_DEBIAN)
-    return places
-
-
-def _find_fashion(path: str | Path | None) -> Path | None:
-    for place in fashion_mnist_places(path):
-        if all((place / f).is_file() for f in FASHION_FILES.values()):
-            return place
-    return None
-
-
-def load_fashion_mnist(path: str | Path | None = None) -> Dataset:
-    """FashionMNIST: 60,000 training and 10,000 test images, 28x28 grey, 10 classes."""
-    place = _find_fashion(path)
-    if place is None:
-        searched = "\n  ".join(str(p) for p in fashion_mnist_places(path))
-        raise DataError(
-            "dataset 'fashion-mnist' not found: the four IDX files "
-            f"({', '.join(FASHION_FILES.values())}) are in none of:\n  {searched}\n"
-            "Get them with:  aac-sparse data fetch fashion-mnist\n"
-            "(or: apt-get install dataset-fashion-mnist)"
-        )
-    arrays = {k: read_idx(place / f) for k, f in FASHION_FILES.items()}
-    for part in ("train", "test"):
-        if arrays[f"{part}_x"].shape[0] != arrays[f"{part}_y"].shape[0]:
-            raise DataError(f"{place}: {part} images and labels differ in count")
-    return Dataset(
-        "fashion-mnist",
-        arrays["train_x"].reshape(len(arrays["train_x"]), -1).astype(np.float32),
-        arrays["train_y"].astype(np.int64),
-        FASHION_CLASSES,
-        arrays["test_x"].reshape(len(arrays["test_x"]), -1).astype(np.float32),
-        arrays["test_y"].astype(np.int64),
-        [f"loaded from {place}"],
-    )
-
-
-# ---------------------------------------------------------------------------- scikit-learn
-
-
-def _sklearn(name: str) -> Callable[[], Dataset]:
-    def load() -> Dataset:
-        from sklearn import datasets
-
-        bunch = getattr(datasets, f"load_{name}")()
-        names = [str(c) for c in getattr(bunch, "target_names", np.unique(bunch.target))]
-        return Dataset(name.replace("_", "-"), bunch.data.astype(np.float32),
-                       bunch.target.astype(np.int64), names,
-                       notes=["scikit-learn bundled dataset"])
-
-    load.__doc__ = f"scikit-learn's bundled ``{name}`` dataset."
-    return load
-
-
-def load_synthetic(
-    n_samples: int = 2000,
-    n_features: int = 100,
-    n_classes: int = 2,
-    n_informative: int | None = None,
-    seed: int = 0,
-) -> Dataset:
-    """A ``make_classification`` problem of any width (e.g. 65536 features for scale studies)."""
-    from sklearn.datasets import make_classification
-
-    if n_informative is None:
-        n_informative = max(2, min(n_features, int(np.ceil(np.log2(n_classes))) + 8))
-    x, y = make_classification(
-        n_samples=n_samples, n_features=n_features, n_informative=n_informative,
-        n_redundant=0, n_classes=n_classes, random_state=seed,
-    )
-    return Dataset("synthetic", x.astype(np.float32), y.astype(np.int64),
-                   [str(c) for c in range(n_classes)],
-                   notes=[f"generated: make_classification(seed={seed})"])
-
-
+SKLEARN = "scikit-learn (bundled)"
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
         DatasetSpec(
+            "all-leukemia", "microarray classification", "128 x 12625", "10 (BT) / 6 (mol.biol)",
+            "Bioconductor ALL (Chiaretti et al. 2004); Debian package r-bioc-all",
+            "aac-sparse data fetch all-leukemia", "all_leukemia",
+            {"label": "BT (B/T subtypes) or mol.biol (molecular classes)",
+             "min_class_count": "drop classes with fewer samples (default 5)"},
+        ),
+        DatasetSpec(
             "fashion-mnist", "image classification", "70000 x 784", "10",
             "Zalando FashionMNIST (IDX files; Debian package dataset-fashion-mnist)",
-            "aac-sparse data fetch fashion-mnist", load_fashion_mnist,
-            lambda: _find_fashion(None) is not None,
+            "aac-sparse data fetch fashion-mnist", "fashion_mnist",
         ),
-        DatasetSpec("digits", "image classification", "1797 x 64", "10",
-                    "scikit-learn (bundled)", "installed with scikit-learn", _sklearn("digits")),
-        DatasetSpec("breast-cancer", "tabular classification", "569 x 30", "2",
-                    "scikit-learn (bundled)", "installed with scikit-learn",
-                    _sklearn("breast_cancer")),
-        DatasetSpec("wine", "tabular classification", "178 x 13", "3",
-                    "scikit-learn (bundled)", "installed with scikit-learn", _sklearn("wine")),
+        DatasetSpec(
+            "gse13159", "microarray classification", "2096 x 54675", "18",
+            "GEO GSE13159, MILE study (Haferlach et al. 2010), series matrix file",
+            "download GSE13159_series_matrix.txt.gz from GEO; --data-option path=FILE",
+            "gse13159", {"path": "the series matrix file (.txt or .txt.gz)",
+                         "min_class_count": "drop classes with fewer samples (default 5)"},
+        ),
+        DatasetSpec(
+            "madelon", "tabular classification", "2600 x 500", "2",
+            "UCI/NIPS 2003 Madelon files; otherwise generated with Guyon's design",
+            "download madelon_train.data/.labels, madelon_valid.data/.labels from UCI; "
+            "--data-option path=DIR", "madelon", {"path": "directory of the UCI files",
+                                                  "seed": "generator seed (no files)"},
+            fallback=True,
+        ),
+        DatasetSpec(
+            "higgs", "tabular classification", "11000000 x 28", "2",
+            "UCI HIGGS (Baldi et al. 2014), HIGGS.csv.gz",
+            "download HIGGS.csv.gz from UCI; --data-option path=FILE", "higgs",
+            {"path": "HIGGS.csv or HIGGS.csv.gz", "n_rows": "read only the first rows"},
+        ),
+        DatasetSpec(
+            "cifar10", "image classification", "60000 x 3072", "10",
+            "CIFAR-10 python version (Krizhevsky 2009), cifar-10-python.tar.gz",
+            "aac-sparse data fetch cifar10 (needs internet) or --data-option path=FILE",
+            "cifar10", {"path": "cifar-10-python.tar.gz or the cifar-10-batches-py directory"},
+        ),
+        DatasetSpec("digits", "image classification", "1797 x 64", "10", SKLEARN,
+                    "installed with scikit-learn", "generated", generated=True,
+                    loader_name="load_digits"),
+        DatasetSpec("breast-cancer", "tabular classification", "569 x 30", "2", SKLEARN,
+                    "installed with scikit-learn", "generated", generated=True,
+                    loader_name="load_breast_cancer"),
+        DatasetSpec("wine", "tabular classification", "178 x 13", "3", SKLEARN,
+                    "installed with scikit-learn", "generated", generated=True,
+                    loader_name="load_wine"),
         DatasetSpec("synthetic", "classification (generated)", "any", "any",
-                    "scikit-learn make_classification", "generated on demand", load_synthetic),
+                    "scikit-learn make_classification", "generated on demand", "generated",
+                    {"n_samples": "rows", "n_features": "columns, e.g. 65536",
+                     "n_classes": "classes", "n_informative": "informative columns",
+                     "seed": "generator seed"},
+                    generated=True, loader_name="load_synthetic"),
     ]
 }
 
 
-def load_dataset(name: str, **options) -> Dataset:
-    """Load a registered dataset by name; unknown names list the known ones."""
+def get_spec(name: str) -> DatasetSpec:
+    """The registered dataset ``name``; unknown names list the known ones."""
     spec = REGISTRY.get(name)
     if spec is None:
         raise DataError(
             f"unknown dataset {name!r}; known datasets: {', '.join(sorted(REGISTRY))} "
             "(see: aac-sparse data list)"
         )
-    try:
-        return spec.loader(**options)
-    except TypeError as exc:
-        raise DataError(f"dataset {name!r}: bad option ({exc})") from exc
+    return spec
+
+
+def load_dataset(name: str, **options) -> Dataset:
+    """Load a registered dataset by name with loader ``options`` (raw, unsplit)."""
+    loader = get_spec(name).loader()
+    params = inspect.signature(loader).parameters
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        allowed = ", ".join(params) or "none"
+        raise DataError(f"dataset {name!r}: unknown option(s) {', '.join(unknown)}; "
+                        f"allowed: {allowed}")
+    return loader(**options)
