@@ -26,6 +26,14 @@ HOW_TO_GET = ("Get it with:  aac-sparse data fetch all-leukemia   (Debian packag
               "and pass its path.")
 
 
+def find(path: str | Path | None = None) -> Path | None:
+    """The ALL data file (``.rda`` or Bioconductor tarball), or None if it is not here."""
+    try:
+        return locate(NAME, CANDIDATES, path, SYSTEM)
+    except DataError:
+        return None
+
+
 def load(path: str | Path | None = None, label: str = "BT", min_class_count: int = 5) -> Dataset:
     """ALL leukemia expression data with labels ``BT`` (B/T subtypes, 10 classes) or
     ``mol.biol`` (molecular classes, 6); classes with fewer than ``min_class_count``
