@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aac_sparse.engine.evolution import evolve_layer, set_prune, smallest_k
+from aac_sparse.engine.evolution import evolve_layer
 from aac_sparse.engine.layers import SparseLayer
+from aac_sparse.engine.pruning import set_prune, smallest_k
 
 
 def test_smallest_k_breaks_ties_by_lower_index():

@@ -6,9 +6,10 @@ import numpy as np
 from conftest import make_model
 
 from aac_sparse.engine.dense_reference import DenseMaskedMLP
-from aac_sparse.engine.evolution import evolve_layer, set_prune
+from aac_sparse.engine.evolution import evolve_layer
 from aac_sparse.engine.importance import importance_prune, neuron_strength
 from aac_sparse.engine.model import softmax_cross_entropy, to_neuron_major
+from aac_sparse.engine.pruning import set_prune
 
 
 def test_prunes_weakest_neurons_and_shapes_stay_consistent():

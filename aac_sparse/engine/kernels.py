@@ -449,3 +449,40 @@ def row_abs_sums(indptr, w, out):  # pragma: no cover - compiled
         for k in range(indptr[j], indptr[j + 1]):
             s += abs(w[k])
         out[j] = s
+
+
+# ------------------------------------------------------------------------ gradient regrowth
+
+
+@njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
+def absent_grad_scores_block(dz, x, j0, indptr, indices, out):  # pragma: no cover
+    """``out[r, i] = |<dz[j0 + r, :], x[i, :]>|`` for a block of output rows, and -1 where
+    ``(j0 + r, i)`` is a present connection (CSR ``indptr``/``indices``).
+
+    The dense gradient of the block is formed one block at a time, never for the whole
+    layer; each thread owns whole rows of ``out``.
+    """
+    rows, n_in = out.shape
+    batch = x.shape[1]
+    for r in prange(rows):
+        j = j0 + r
+        for i in range(n_in):
+            s = np.float32(0.0)
+            for t in range(batch):
+                s += dz[j, t] * x[i, t]
+            out[r, i] = abs(s)
+        for k in range(indptr[j], indptr[j + 1]):
+            out[r, indices[k]] = np.float32(-1.0)
+
+
+@njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
+def grad_scores_at_keys(keys, n_in, dz, x, out):  # pragma: no cover - compiled
+    """``out[q] = |<dz[j, :], x[i, :]>|`` for flat keys ``j * n_in + i`` (sampled candidates)."""
+    batch = x.shape[1]
+    for q in prange(keys.shape[0]):
+        j = keys[q] // n_in
+        i = keys[q] - j * n_in
+        s = np.float32(0.0)
+        for t in range(batch):
+            s += dz[j, t] * x[i, t]
+        out[q] = abs(s)

@@ -15,6 +15,7 @@ import numpy as np
 from . import kernels as K
 from .activations import LeakyFamily, SReLU, make_activation
 from .layers import SparseLayer
+from .regrowth import GradientSignals
 from .topology import layer_nnz
 
 
@@ -213,6 +214,24 @@ class SparseMLP:
             self.backward(grad)
             self.step(lr, momentum, weight_decay)
         return loss, correct
+
+    def gradient_signals(
+        self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator
+    ) -> list[GradientSignals]:
+        """Per layer, the input and output gradient of one training-mode mini-batch.
+
+        Gradient regrowth scores absent positions from these (RigL); no parameter is
+        updated.  Returned arrays are copies: the model's buffers are reused by the next
+        batch.
+        """
+        logits = self.forward(to_neuron_major(x, rows), train=True, rng=rng)
+        _, dlogits, _ = softmax_cross_entropy(logits, y[rows])
+        self.backward(dlogits)
+        ws = self._buffers(rows.shape[0])
+        inputs = self._cache["inputs"]
+        dzs = [*ws["dz"], dlogits]
+        return [GradientSignals(np.array(inputs[li]), np.array(dzs[li]))
+                for li in range(len(self.layers))]
 
     def predict_logits(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Logits ``(n_samples, n_classes)`` in batches; the last partial batch included."""
