@@ -61,10 +61,12 @@ def gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
         out = block[: min(rows, layer.n_out - j0)]
         K.absent_grad_scores_block(sig.dz, sig.x, j0, kept_indptr, kept_indices, out)
         flat = out.ravel()
-        keys = np.int64(j0) * layer.n_in + np.arange(flat.shape[0], dtype=np.int64)
-        absent = flat >= 0
-        best_keys, best_scores = _top_k(np.concatenate((best_keys, keys[absent])),
-                                        np.concatenate((best_scores, flat[absent])), count)
+        # the block's own top-k first (flat order is key order), so only O(k) keys are made
+        pick = _top_k_positions(flat, count)
+        pick = pick[flat[pick] >= 0]  # present connections score -1
+        keys = np.int64(j0) * layer.n_in + pick
+        best_keys, best_scores = _top_k(np.concatenate((best_keys, keys)),
+                                        np.concatenate((best_scores, flat[pick])), count)
     return np.sort(best_keys)
 
 
@@ -85,16 +87,21 @@ def sampled_gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: in
     return np.sort(keys)
 
 
-def _top_k(keys: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` entries of largest score, ties to the lower key; O(n) by partition."""
-    n = keys.shape[0]
+def _top_k_positions(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest scores, ties to the lower position; O(n) by partition."""
+    n = scores.shape[0]
     if n <= k:
-        return keys, scores
+        return np.arange(n)
     threshold = np.partition(scores, n - k)[n - k]
     above = np.flatnonzero(scores > threshold)
-    equal = np.flatnonzero(scores == threshold)
-    equal = equal[np.argsort(keys[equal], kind="stable")[: k - above.shape[0]]]
-    pick = np.concatenate((above, equal))
+    equal = np.flatnonzero(scores == threshold)[: k - above.shape[0]]
+    return np.concatenate((above, equal))
+
+
+def _top_k(keys: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` entries of largest score, ties to the lower key."""
+    order = np.argsort(keys, kind="stable")  # positions in key order: ties go to lower keys
+    pick = order[_top_k_positions(scores[order], k)]
     return keys[pick], scores[pick]
 
 
