@@ -141,6 +141,7 @@ def train(
     for epoch in range(n_epochs):
         lr = learning_rate(config.lr_schedule, config.lr, epoch, n_epochs, config.lr_step_every,
                            config.lr_gamma, config.lr_final_fraction)
+        flops = model.flops_per_sample(training=True) * n
         t0 = time.perf_counter()
         order = rngs["shuffle"].permutation(n)
         loss_sum, correct = 0.0, 0
@@ -164,7 +165,7 @@ def train(
                 evolution_s += time.perf_counter() - t1
         train_s = time.perf_counter() - t0 - evolution_s
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / n,
-               "train_acc": correct / n, "train_s": train_s}
+               "train_acc": correct / n, "train_s": train_s, "train_flops": flops}
         if x_val is not None and y_val is not None and len(y_val):
             val_loss, val_acc = model.evaluate(x_val, np.asarray(y_val, dtype=np.int64),
                                                config.eval_batch_size)

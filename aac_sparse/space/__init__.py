@@ -1,0 +1,1 @@
+"""Configuration spaces of the meta-algorithm and their export to other tools."""

@@ -1,0 +1,261 @@
+"""The configuration spaces of the SET+RigL meta-algorithm: one table, three spaces.
+
+:data:`PARAMETERS` is the single source of truth: every tunable choice of the trainer with
+its domain, scale, condition and one-line meaning.  A space is that table with some
+parameters free and the others fixed to a preset's value:
+
+* ``meta``  — everything free; default: the ``set`` preset.
+* ``set``   — SET's own choices (ζ, ε, update period) and the shared training settings free;
+  SET's components fixed.  Default: the ``set`` preset.
+* ``rigl``  — RigL's own choices (ζ and its decay, ΔT, t_end, density) and the shared
+  training settings free; RigL's components fixed.  Default: the ``rigl`` preset.
+
+Fixed parameters appear as constants; a parameter whose condition a constant makes
+unsatisfiable is left out, and a condition a constant always satisfies is dropped, so
+inactive parameters are really inactive.  :func:`to_train_config` maps a configuration of
+any of these spaces (plus fixed scenario settings such as ``hidden``) to the engine's
+:class:`~aac_sparse.engine.config.TrainConfig`.  The files in ``spaces/`` are generated
+from here (``python -m aac_sparse.space.generate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.config import PRESETS, TrainConfig
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable choice: ``kind`` is float, int, cat or ordinal."""
+
+    name: str
+    kind: str
+    domain: tuple
+    meaning: str
+    log: bool = False
+    parent: str | None = None  # active only when ``parent`` takes one of ``when``
+    when: tuple = ()
+
+
+PARAMETERS: tuple[Param, ...] = (
+    # -- topology evolution: the SET / RigL components ---------------------------------
+    Param("prune", "cat", ("set", "magnitude"),
+          "prune criterion: SET's per-sign smallest/largest, or smallest |w| (RigL)"),
+    Param("regrow", "cat", ("random", "gradient", "gradient_sampled"),
+          "regrowth: uniform at random (SET), largest |dL/dw| (RigL), or the top of "
+          "sampled candidates"),
+    Param("regrow_candidates", "float", (2.0, 100.0),
+          "candidates scored per regrown connection (gradient_sampled)", True,
+          "regrow", ("gradient_sampled",)),
+    Param("regrow_init", "cat", ("random", "zero"),
+          "weights of regrown connections: drawn like the initial weights, or zero (RigL)"),
+    Param("update_schedule", "cat", ("epoch", "steps"),
+          "topology updates after epochs (SET) or after optimizer steps (RigL)"),
+    Param("update_every_epochs", "int", (1, 10), "epochs between topology updates", False,
+          "update_schedule", ("epoch",)),
+    Param("update_every_steps", "int", (10, 2000),
+          "optimizer steps between topology updates (RigL's delta T)", True,
+          "update_schedule", ("steps",)),
+    Param("update_end", "float", (0.3, 1.0),
+          "fraction of training after which the topology stays fixed (RigL's t_end)"),
+    Param("zeta", "float", (0.02, 0.6), "fraction of a layer's connections replaced per update",
+          True),
+    Param("zeta_decay", "cat", ("constant", "cosine", "linear"),
+          "drop fraction over training: constant (SET), cosine to 0 at t_end (RigL), linear"),
+    Param("evolve_layers", "cat", ("all", "hidden"),
+          "layers whose topology evolves: all sparse layers, or all but the output layer"),
+    # -- sparsity and initialisation ---------------------------------------------------
+    Param("density_distribution", "cat", ("er", "erk", "uniform"),
+          "how connections are spread over layers: Erdős–Rényi (SET), ERK (RigL), uniform"),
+    Param("epsilon", "float", (1.0, 100.0), "Erdős–Rényi sparsity parameter (higher: denser)",
+          True, "density_distribution", ("er",)),
+    Param("density", "float", (0.005, 0.5), "overall density of the network (erk, uniform)",
+          True, "density_distribution", ("erk", "uniform")),
+    Param("weight_init", "cat", ("he_uniform", "xavier", "normal"), "initial weight distribution"),
+    # -- activation and neuron pruning -------------------------------------------------
+    Param("activation", "cat", ("relu", "leaky_relu", "all_relu", "srelu"),
+          "hidden activation; All-ReLU alternates the sign of its left slope per layer"),
+    Param("alpha", "float", (0.01, 0.9), "left slope of leaky_relu / all_relu", False,
+          "activation", ("leaky_relu", "all_relu")),
+    Param("importance_pruning", "cat", ("off", "on"),
+          "remove hidden neurons of low strength during training (Importance Pruning)"),
+    Param("ip_start_fraction", "float", (0.1, 0.9),
+          "fraction of training at which importance pruning starts", False,
+          "importance_pruning", ("on",)),
+    Param("ip_every", "int", (1, 50), "epochs between importance-pruning steps", True,
+          "importance_pruning", ("on",)),
+    Param("ip_percentile", "float", (1.0, 40.0),
+          "percentile of neuron strength below which neurons are removed", False,
+          "importance_pruning", ("on",)),
+    # -- optimisation (shared by every algorithm) --------------------------------------
+    Param("lr", "float", (1e-4, 0.5), "learning rate of SGD with momentum", True),
+    Param("momentum", "float", (0.0, 0.99), "momentum of SGD"),
+    Param("weight_decay", "float", (1e-6, 1e-2), "L2 weight decay", True),
+    Param("batch_size", "ordinal", (16, 32, 64, 128, 256), "mini-batch size"),
+    Param("dropout", "float", (0.0, 0.6), "dropout rate on hidden activations"),
+    Param("epochs", "int", (5, 500), "training epochs (a tuning budget overrides it)", True),
+    Param("lr_schedule", "cat", ("constant", "cosine", "linear"),
+          "learning-rate schedule over training"),
+    Param("lr_final_fraction", "float", (0.0, 0.5),
+          "final learning rate as a fraction of lr (cosine, linear)", False,
+          "lr_schedule", ("cosine", "linear")),
+)
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+SHARED = ("lr", "momentum", "weight_decay", "batch_size", "dropout", "epochs", "lr_schedule",
+          "lr_final_fraction", "weight_init")
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """Which parameters a space frees; all others are fixed to ``preset``'s values."""
+
+    name: str
+    preset: str
+    free: tuple[str, ...]
+    description: str
+    forbidden: tuple[tuple[tuple[str, str], ...], ...] = field(default=())
+
+
+# Random regrowth at exactly zero weight gives a connection no gradient evidence and no
+# weight; under SET's rule and magnitude pruning it is first in line for removal.  Zero
+# init is motivated (Evci et al.) only for gradient-chosen connections.
+_NO_RANDOM_AT_ZERO = (("regrow", "random"), ("regrow_init", "zero"))
+
+SPACES: dict[str, SpaceSpec] = {
+    "meta": SpaceSpec("meta", "set", tuple(p.name for p in PARAMETERS),
+                      "every component of the SET+RigL meta-algorithm",
+                      (_NO_RANDOM_AT_ZERO,)),
+    "set": SpaceSpec("set", "set", ("zeta", "epsilon", "update_every_epochs", *SHARED),
+                     "SET (Mocanu et al. 2018): its own choices and the shared training "
+                     "settings"),
+    "rigl": SpaceSpec("rigl", "rigl", ("zeta", "zeta_decay", "update_every_steps",
+                                       "update_end", "density", *SHARED),
+                      "RigL (Evci et al. 2020): its own choices and the shared training "
+                      "settings"),
+}
+
+
+def preset_values(preset: str) -> dict[str, Any]:
+    """A preset in the space's vocabulary (``importance_pruning`` on/off, IP start as a
+    fraction of training)."""
+    cfg = TrainConfig(**PRESETS[preset]).model_dump()
+    values = {p.name: cfg[p.name] for p in PARAMETERS if p.name in cfg}
+    values["importance_pruning"] = "on" if cfg["importance_pruning"] else "off"
+    values["ip_start_fraction"] = min(0.9, max(0.1, cfg["ip_start"] / cfg["epochs"]))
+    if values.get("density") is None:
+        values["density"] = 0.1
+    return values
+
+
+def space_names() -> list[str]:
+    return list(SPACES)
+
+
+def get_space(name: str):
+    """The ConfigSpace ``ConfigurationSpace`` called ``name`` (meta, set or rigl)."""
+    from ConfigSpace import ConfigurationSpace
+
+    spec = SPACES.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown space {name!r}; choose one of {', '.join(SPACES)} "
+                          "or give a ConfigSpace JSON file")
+    defaults = preset_values(spec.preset)
+    fixed = {n: v for n, v in defaults.items() if n not in spec.free}
+    cs = ConfigurationSpace(name=f"aac-sparse-{name}",
+                            meta={"description": spec.description, "preset": spec.preset})
+    included: dict[str, Any] = {}
+    for p in PARAMETERS:
+        if p.parent is not None and p.parent in fixed and fixed[p.parent] not in p.when:
+            continue  # a constant makes this parameter inactive for good
+        hp = _constant(p, fixed[p.name]) if p.name in fixed else _hyperparameter(p, defaults)
+        cs.add(hp)
+        included[p.name] = hp
+    conditions = []
+    for p in PARAMETERS:
+        if p.name in included and p.parent is not None and p.parent not in fixed:
+            conditions.append(_condition(included[p.name], included[p.parent], p.when))
+    cs.add(conditions)
+    cs.add([_forbidden(included, clause) for clause in spec.forbidden
+            if all(n in included and n not in fixed for n, _ in clause)])
+    return cs
+
+
+def _hyperparameter(p: Param, defaults: Mapping[str, Any]):
+    from ConfigSpace import (
+        CategoricalHyperparameter,
+        OrdinalHyperparameter,
+        UniformFloatHyperparameter,
+        UniformIntegerHyperparameter,
+    )
+
+    meta = {"meaning": p.meaning}
+    default = defaults[p.name]
+    if p.kind == "float":
+        lo, hi = p.domain
+        return UniformFloatHyperparameter(p.name, lo, hi, default_value=float(default),
+                                          log=p.log, meta=meta)
+    if p.kind == "int":
+        lo, hi = p.domain
+        return UniformIntegerHyperparameter(p.name, lo, hi, default_value=int(default),
+                                            log=p.log, meta=meta)
+    if p.kind == "ordinal":
+        return OrdinalHyperparameter(p.name, list(p.domain), default_value=default, meta=meta)
+    return CategoricalHyperparameter(p.name, list(p.domain), default_value=default, meta=meta)
+
+
+def _constant(p: Param, value: Any):
+    from ConfigSpace import Constant
+
+    return Constant(p.name, value, meta={"meaning": p.meaning + " (fixed)"})
+
+
+def _condition(child, parent, when: tuple):
+    from ConfigSpace import EqualsCondition, InCondition
+
+    if len(when) == 1:
+        return EqualsCondition(child, parent, when[0])
+    return InCondition(child, parent, list(when))
+
+
+def _forbidden(included: Mapping[str, Any], clause):
+    from ConfigSpace import ForbiddenAndConjunction, ForbiddenEqualsClause
+
+    return ForbiddenAndConjunction(*(ForbiddenEqualsClause(included[n], v) for n, v in clause))
+
+
+def to_train_config(values: Mapping[str, Any], fixed: Mapping[str, Any] | None = None,
+                    epochs: int | None = None) -> TrainConfig:
+    """A configuration of any space (active parameters only is fine) plus ``fixed``
+    settings (e.g. ``hidden``, ``seed``) as a validated :class:`TrainConfig`.
+
+    ``epochs`` (a tuning budget) overrides the configuration's own epochs; importance
+    pruning starts at ``ip_start_fraction`` of the epochs actually trained.
+    """
+    merged = {**(fixed or {}), **dict(values)}
+    out: dict[str, Any] = {k: v for k, v in merged.items()
+                           if k not in ("importance_pruning", "ip_start_fraction")}
+    if "importance_pruning" in merged:
+        ip = merged["importance_pruning"]
+        out["importance_pruning"] = ip if isinstance(ip, bool) else ip == "on"
+    if epochs is not None:
+        out["epochs"] = int(epochs)
+    n_epochs = int(out.get("epochs", TrainConfig.model_fields["epochs"].default))
+    if "ip_start_fraction" in merged:
+        out["ip_start"] = max(1, round(float(merged["ip_start_fraction"]) * n_epochs))
+    for name in ("batch_size", "update_every_epochs", "update_every_steps", "ip_every",
+                 "epochs"):
+        if name in out and out[name] is not None:
+            out[name] = int(out[name])
+    from pydantic import ValidationError
+
+    from ..config_files import format_validation_error
+
+    try:
+        return TrainConfig(**out)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "configuration")) from exc
