@@ -15,25 +15,15 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
 from .data.instances import Instance
 from .engine.trainer import train
 from .errors import UserError
+from .io import plain
 from .space.definition import to_train_config
 
 Report = Callable[[int, float], bool]
 RESULT_KEYS = ("status", "val_error", "test_error", "train_time", "wall_time", "nnz",
                "n_params", "train_flops", "inference_flops", "epochs_run", "curve", "message")
-
-
-def plain(value: Any) -> Any:
-    """numpy scalars (as ConfigSpace returns them) as plain Python values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def target(
@@ -58,7 +48,7 @@ def target(
     try:
         inst = instance if isinstance(instance, Instance) else Instance.parse(instance)
         epochs = None if budget is None else max(1, int(round(float(budget))))
-        cfg = to_train_config({k: plain(v) for k, v in config.items()},
+        cfg = to_train_config(plain(dict(config)),
                               {"seed": int(seed)}, epochs)
         split = inst.load()
 

@@ -12,6 +12,7 @@ from aac_sparse.data.instances import Instance
 from aac_sparse.engine.config import PRESETS, TrainConfig
 from aac_sparse.engine.trainer import train
 from aac_sparse.errors import ConfigError
+from aac_sparse.io import plain
 from aac_sparse.space.definition import (
     PARAMETERS,
     SPACES,
@@ -19,7 +20,7 @@ from aac_sparse.space.definition import (
     preset_values,
     to_train_config,
 )
-from aac_sparse.target import plain, target
+from aac_sparse.target import target
 
 TINY = {"hidden": [16, 12]}
 

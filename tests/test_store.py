@@ -17,11 +17,7 @@ import pandas as pd
 import pytest
 
 from aac_sparse.errors import UserError
-from aac_sparse.tuning.store import (
-    STORE_FILENAME,
-    TrialStore,
-    dumps,
-    loads,
+from aac_sparse.tuning.exports import (
     reports_dataframe,
     to_csv,
     to_dataframe,
@@ -29,6 +25,7 @@ from aac_sparse.tuning.store import (
     to_optuna_study,
     to_parquet,
 )
+from aac_sparse.tuning.store import STORE_FILENAME, TrialStore, dumps, loads
 from aac_sparse.tuning.trial import TrialOutcome, TrialSpec
 
 REPO = Path(__file__).resolve().parents[1]

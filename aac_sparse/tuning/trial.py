@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..io import plain
+
 # ok: trained; diverged: loss became NaN/inf; crashed: an exception or a dead worker;
 # timeout / memout: killed at the wall-time / resident-memory limit; pruned: stopped early
 # by the configurator after an intermediate report.
@@ -16,7 +18,7 @@ STATUSES = ("ok", "diverged", "crashed", "timeout", "memout", "pruned")
 
 def config_id(config: dict[str, Any]) -> str:
     """Stable id of a configuration: the first 12 hex digits of SHA-1 over sorted JSON."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(plain(config), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
