@@ -46,14 +46,18 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         raise ConfigError(f"--set {text!r}: cannot read value: {exc}") from exc
 
 
-def format_validation_error(exc: ValidationError, where: str) -> str:
-    """One line per problem: ``where: field: message (got value)``."""
+def format_validation_error(
+    exc: ValidationError, where: str,
+    unknown: str = "unknown setting (see 'aac-sparse presets' for the settings)",
+) -> str:
+    """One line per problem: ``where: field: message (got value)``; ``unknown`` is the
+    message for a key that is not allowed."""
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(config)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown setting (see 'aac-sparse train --help' for the settings)"
+            msg = unknown
         got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and "input" in err \
             and not isinstance(err["input"], dict) else ""
         lines.append(f"{where}: {field}: {msg}{got}")
