@@ -1,0 +1,111 @@
+"""Fake tuning targets for the executor tests: each misbehaves in one well-defined way.
+
+They follow the target signature ``(config, instance, seed, budget, report) -> dict`` and
+import nothing heavy, so worker processes start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+Report = Callable[[int, float], bool]
+
+
+def ok_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+              report: Report) -> dict[str, Any]:
+    """Succeed at once, echoing the inputs and the worker's pid and thread settings."""
+    return {
+        "status": "ok",
+        "val_error": float(config.get("x", 0.0)) / 10.0,
+        "instance": instance,
+        "seed": seed,
+        "budget": budget,
+        "pid": os.getpid(),
+        "numba_threads": os.environ.get("NUMBA_NUM_THREADS"),
+        "marker": os.environ.get("AAC_TEST_MARKER"),
+    }
+
+
+def raising_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                   report: Report) -> dict[str, Any]:
+    """Raise an exception with a recognisable message."""
+    raise ValueError(f"bad learning rate {config.get('lr')}")
+
+
+def exiting_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                   report: Report) -> dict[str, Any]:
+    """Kill its own worker process without any clean-up."""
+    os._exit(int(config.get("code", 3)))
+
+
+def sleeping_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                    report: Report) -> dict[str, Any]:
+    """Sleep ``config['seconds']`` seconds, then succeed."""
+    time.sleep(float(config["seconds"]))
+    return {"status": "ok", "pid": os.getpid()}
+
+
+def memory_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                  report: Report) -> dict[str, Any]:
+    """Allocate and touch ``config['mb']`` MB, then hold it for ``config['hold']`` seconds."""
+    block = b"\x01" * (int(config["mb"]) * 2**20)  # filled, so every page is resident
+    time.sleep(float(config.get("hold", 10.0)))
+    return {"status": "ok", "size": len(block)}
+
+
+def diverging_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                     report: Report) -> dict[str, Any]:
+    """Report a diverged training run with its measurements."""
+    return {"status": "diverged", "val_error": 1.0, "epochs_done": 3}
+
+
+def reporting_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                     report: Report) -> dict[str, Any]:
+    """Report ``config['steps']`` epochs, stopping early (pruned) when asked to."""
+    delay = float(config.get("delay", 0.05))
+    for step in range(int(config.get("steps", 100))):
+        time.sleep(delay)
+        if report(step, 1.0 / (step + 1)):
+            return {"status": "pruned", "epochs_done": step + 1}
+    return {"status": "ok", "epochs_done": int(config.get("steps", 100))}
+
+
+def pid_then_sleep_target(config: dict[str, Any], instance: str, seed: int,
+                          budget: float | None, report: Report) -> dict[str, Any]:
+    """Report the worker's pid as the value of step 0, then sleep ``config['seconds']``."""
+    report(0, float(os.getpid()))
+    time.sleep(float(config.get("seconds", 30.0)))
+    return {"status": "ok"}
+
+
+def bad_return_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                      report: Report) -> Any:
+    """Return something that is not a result mapping."""
+    return [1, 2, 3]
+
+
+def reserving_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                     report: Report) -> dict[str, Any]:
+    """Reserve ``config['mb']`` MB of address space without touching it (virtual, not resident)."""
+    import mmap
+
+    region = mmap.mmap(-1, int(config["mb"]) * 2**20)
+    time.sleep(float(config.get("hold", 0.5)))
+    region.close()
+    return {"status": "ok"}
+
+
+def child_memory_target(config: dict[str, Any], instance: str, seed: int,
+                        budget: float | None, report: Report) -> dict[str, Any]:
+    """Start a child process that fills ``config['mb']`` MB and sleeps; report its pid; wait."""
+    import subprocess
+    import sys
+
+    code = f"import time; b = b'x' * ({int(config['mb'])} * 2**20); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code])
+    report(0, float(child.pid))
+    child.wait()
+    return {"status": "ok"}
