@@ -156,8 +156,12 @@ def space_names() -> list[str]:
     return list(SPACES)
 
 
-def get_space(name: str):
-    """The ConfigSpace ``ConfigurationSpace`` called ``name`` (meta, set or rigl)."""
+def get_space(name: str, fixed: Mapping[str, Any] | None = None):
+    """The ConfigSpace ``ConfigurationSpace`` called ``name`` (meta, set or rigl).
+
+    ``fixed`` takes parameters out of the search: they become constants with the given
+    values (a scenario's ``fixed:`` settings).
+    """
     from ConfigSpace import ConfigurationSpace
 
     spec = SPACES.get(name)
@@ -165,7 +169,9 @@ def get_space(name: str):
         raise ConfigError(f"unknown space {name!r}; choose one of {', '.join(SPACES)} "
                           "or give a ConfigSpace JSON file")
     defaults = preset_values(spec.preset)
+    user = {k: v for k, v in (fixed or {}).items() if k in BY_NAME}
     fixed = {n: v for n, v in defaults.items() if n not in spec.free}
+    fixed.update(user)
     cs = ConfigurationSpace(name=f"aac-sparse-{name}",
                             meta={"description": spec.description, "preset": spec.preset})
     included: dict[str, Any] = {}

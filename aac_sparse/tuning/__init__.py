@@ -1,5 +1,6 @@
 """Automated algorithm configuration: scenario -> configurator -> executor -> target -> store.
 
 This layer knows the engine only through the target function
-``(config, instance, seed, budget) -> result`` in :mod:`aac_sparse.target`.
+``(config, instance, seed, budget, report) -> result`` in
+:mod:`aac_sparse.target`.
 """

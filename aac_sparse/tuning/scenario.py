@@ -193,12 +193,16 @@ class Scenario(_Strict):
         return (base or Path("runs")) / self.name
 
     def fingerprint(self) -> str:
-        """Hash of everything that decides what a run computes (not its output place)."""
+        """Hash of everything that decides what a trial computes.  The run's length
+        (n_trials, wall_time), its workers and its output place are left out, so a run
+        can be resumed with a larger budget or more workers."""
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True,
                                          default=str).encode()).hexdigest()[:16]
 
     def identity(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"output", "description"})
+        return self.model_dump(exclude={"output": True, "description": True,
+                                        "execution": True,
+                                        "budget": {"n_trials", "wall_time"}})
 
 
 def bundled_dir() -> Path:

@@ -83,9 +83,6 @@ class Configurator(ABC):
         """True when the configurator has nothing more to propose."""
         return False
 
-    def close(self) -> None:
-        """Release resources (output directories are the tuner's)."""
-
 
 def mean_cost(costs: list[Cost]) -> Cost:
     """Per-objective mean of several instances' costs."""
@@ -165,8 +162,8 @@ class GroupedConfigurator(Configurator):
         """A handle for a group replayed from the store (it was not proposed this session)."""
         return None
 
-    def should_prune(self, group: Group) -> bool:
-        """After an instance finished in a sequential group: stop evaluating it?"""
+    def should_prune(self, group: Group, instance: str, cost: Cost) -> bool:
+        """After ``instance`` finished in a sequential group: stop evaluating the group?"""
         return False
 
     def instance_order(self, gid: int) -> list[str]:
@@ -210,7 +207,7 @@ class GroupedConfigurator(Configurator):
         group.results[inst] = cost
         if outcome.status == "pruned":
             group.pruned = True
-        elif not group.complete and self.sequential and self.should_prune(group):
+        elif not group.complete and self.sequential and self.should_prune(group, inst, cost):
             group.pruned = True
         if (group.complete or group.pruned) and not group.in_flight:
             del self.groups[group.gid]

@@ -1,0 +1,460 @@
+"""The tuning loop: scenario -> configurator -> executor -> target -> trial store.
+
+:func:`open_run` decides whether a run directory is resumed, started anew or refused
+(its scenario changed).  :class:`Tuner` replays the store into the configurator, then
+asks, runs and tells until the budget is spent, recording every trial in the store
+before it starts and when it ends; finally it evaluates the incumbent against the
+default configuration on the training and held-out test instances.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..data.instances import Instance, InstanceSet
+from ..engine.config import TrainConfig
+from ..errors import ConfigError, UserError
+from ..io import atomic_write_json, atomic_write_text, plain
+from ..space.definition import BY_NAME, SPACES, get_space, to_train_config
+from .configurators import Configurator, Proposal, ReplayedTrial, TrialRequest, make_configurator
+from .executor import Executor, Finished, LocalExecutor, Report
+from .scenario import Scenario, scenario_diff
+from .store import META_CONFIGSPACE, META_OBJECTIVES, TrialStore
+from .trial import TrialOutcome, TrialSpec, config_id
+
+TARGET = "aac_sparse.target:target"
+OK_STATUSES = ("ok", "pruned")
+
+
+# -- run directories ------------------------------------------------------------------
+
+def open_run(scenario: Scenario, new: bool = False, force: bool = False,
+             base: Path | None = None) -> tuple[Path, TrialStore, bool]:
+    """The run directory and its store; the bool says whether an earlier run is resumed.
+
+    A directory holding a run of a *different* scenario is an error unless ``new`` (start
+    a fresh run beside it, ``<dir>-2``, ``-3``, ...) or ``force`` (delete the old run).
+    """
+    run_dir = scenario.run_dir(base)
+    store_file = run_dir / "trials.sqlite"
+    if store_file.exists() and not force:
+        old = TrialStore.open_readonly(store_file)
+        try:
+            fingerprint = old.get_meta("scenario_fingerprint")
+            old_identity = old.get_meta("scenario") or {}
+        finally:
+            old.close()
+        if fingerprint != scenario.fingerprint() or new:
+            if not new:
+                changed = ", ".join(scenario_diff(old_identity, scenario.identity())[:8])
+                raise ConfigError(
+                    f"{run_dir} holds a run of a different scenario (changed: {changed or '?'})."
+                    f"\nRe-run with --new to start a fresh run beside it "
+                    f"({_free_dir(run_dir)}), or --force to delete the old run.")
+            run_dir = _free_dir(run_dir)
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = TrialStore(run_dir / "trials.sqlite")
+    resumed = store.get_meta("scenario_fingerprint") is not None
+    return run_dir, store, resumed
+
+
+def _free_dir(run_dir: Path) -> Path:
+    i = 2
+    while (candidate := run_dir.with_name(f"{run_dir.name}-{i}")).exists():
+        i += 1
+    return candidate
+
+
+# -- the search space and the costs -------------------------------------------------------
+
+def space_for(scenario: Scenario, scenario_file: Path | None = None):
+    """The scenario's configuration space with its fixed parameters taken out."""
+    if scenario.space in SPACES:
+        return get_space(scenario.space, scenario.fixed)
+    from ConfigSpace import ConfigurationSpace
+
+    path = Path(scenario.space).expanduser()
+    if not path.is_absolute() and scenario_file is not None:
+        path = scenario_file.parent / path
+    if not path.is_file():
+        raise ConfigError(f"space: {scenario.space!r} is neither meta, set, rigl nor a file")
+    try:
+        cs = ConfigurationSpace.from_json(path)
+    except Exception as exc:  # ConfigSpace raises several kinds on a bad file
+        raise ConfigError(f"space: {path}: not a ConfigSpace JSON file ({exc})") from exc
+    clash = sorted(set(scenario.fixed) & set(cs.keys()))
+    if clash:
+        raise ConfigError(f"fixed: {clash} are parameters of {path}; remove them from the "
+                          "file's space or from fixed")
+    unknown = sorted(set(cs.keys()) - set(BY_NAME) - set(TrainConfig.model_fields))
+    if unknown:
+        raise ConfigError(f"space: {path} has parameters the trainer does not know: {unknown}")
+    return cs
+
+
+def default_crash_costs(scenario: Scenario, train: InstanceSet) -> dict[str, float]:
+    """Finite worst values per objective: an error of 1, the dense network's parameter
+    count and FLOPs, the trial time limit."""
+    hidden = list(scenario.fixed.get("hidden", TrainConfig().hidden))
+    epochs = (scenario.fidelity.max_epochs if scenario.fidelity else
+              int(scenario.fixed.get("epochs", BY_NAME["epochs"].domain[1])))
+    worst_params = worst_flops = 1.0
+    for inst in train:
+        f = inst.features()
+        sizes = [int(f["n_features"]), *hidden, int(f["n_classes"])]
+        dense = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        worst_params = max(worst_params, float(dense))
+        worst_flops = max(worst_flops, 6.0 * dense * f["n_samples"] * epochs)
+    costs = {"val_error": 1.0, "n_params": worst_params, "train_flops": worst_flops,
+             "train_time": float(scenario.budget.trial_wall_time or 3600.0)}
+    costs.update(scenario.crash_cost)
+    return {o: costs[o] for o in scenario.objectives}
+
+
+def objectives_of(result: dict[str, Any], status: str, objectives: list[str],
+                  crash: dict[str, float]) -> dict[str, float]:
+    """Objective values of a trial; a failed trial or a missing value costs the crash cost."""
+    out = {}
+    for o in objectives:
+        v = result.get(o)
+        ok = status in OK_STATUSES and isinstance(v, int | float) and math.isfinite(v)
+        out[o] = float(v) if ok else crash[o]
+    return out
+
+
+# -- progress --------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """What the loop tells a progress display after every finished trial."""
+
+    done: int
+    total: int | None
+    elapsed: float
+    wall_time: float | None
+    best: float | None
+    last_status: str = ""
+    phase: str = "tuning"
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class TuneResult:
+    run_dir: Path
+    n_trials: int
+    statuses: dict[str, int]
+    incumbents: list[Proposal]
+    comparison: list[dict[str, Any]] = field(default_factory=list)
+    incumbent_file: Path | None = None
+    resumed: bool = False
+    stopped_by: str = ""
+
+
+# -- the loop ----------------------------------------------------------------------------
+
+class Tuner:
+    """Runs one scenario in one run directory (see :func:`open_run`)."""
+
+    def __init__(self, scenario: Scenario, run_dir: Path, store: TrialStore,
+                 scenario_file: Path | None = None, progress: ProgressFn | None = None,
+                 executor_factory: Callable[..., Executor] | None = None) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.store = store
+        self.progress = progress or (lambda p: None)
+        self.cs = space_for(scenario, scenario_file)
+        self.train = scenario.train_instances()
+        self.test = scenario.test_instances()
+        self.fixed = dict(scenario.fixed)
+        self.objectives = list(scenario.objectives)
+        self.executor_factory = executor_factory
+        self.crash: dict[str, float] = {}
+        self.configurator: Configurator | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def prepare_data(self, say: Callable[[str], None] = lambda s: None) -> None:
+        """Load and cache every instance once, here, before workers start."""
+        for inst in [*self.train, *self.test]:
+            say(f"preparing {inst.id}")
+            inst.load()
+        self.crash = default_crash_costs(self.scenario, self.train)
+
+    def _write_meta(self) -> None:
+        s = self.scenario
+        meta = {"scenario_fingerprint": s.fingerprint(), "scenario": s.identity(),
+                META_CONFIGSPACE: self.cs.to_serialized_dict(),
+                META_OBJECTIVES: [{"name": o, "direction": "minimize"} for o in s.objectives],
+                "crash_cost": self.crash, "package_version": __version__,
+                "train_instances": self.train.ids, "test_instances": self.test.ids}
+        for key, value in meta.items():
+            self.store.set_meta(key, value)
+
+    def _make_executor(self) -> Executor:
+        s = self.scenario
+        limits = dict(wall_time=s.budget.trial_wall_time, memory_mb=s.budget.trial_memory_mb)
+        if self.executor_factory is not None:
+            return self.executor_factory(**limits)
+        if s.execution.backend == "dask":
+            from .dask_executor import DaskExecutor
+
+            return DaskExecutor(TARGET, s.execution.scheduler, n_slots=s.execution.workers,
+                                **limits)
+        return LocalExecutor(TARGET, n_workers=s.execution.workers, **limits)
+
+    def _make_configurator(self) -> Configurator:
+        s = self.scenario
+        fid = s.fidelity
+        return make_configurator(
+            s.configurator.name, self.cs, self.train, self.objectives,
+            ["minimize"] * len(self.objectives), [self.crash[o] for o in self.objectives],
+            self.run_dir / "smac3", s.seed, s.budget.n_trials or 10**9, s.execution.workers,
+            s.configurator.options,
+            (fid.min_epochs, fid.max_epochs, fid.eta) if fid else None,
+            self.fixed.get("epochs"))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _cost(self, objectives: dict[str, float]) -> float | list[float]:
+        values = [objectives[o] for o in self.objectives]
+        return values[0] if len(values) == 1 else values
+
+    def _space_part(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k in self.cs}
+
+    def _full_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        return plain({**self._space_part(config), **self.fixed})
+
+    def _elapsed_before(self) -> float:
+        return float(self.store.get_meta("elapsed_s", 0.0))
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> TuneResult:
+        if not self.crash:
+            self.crash = default_crash_costs(self.scenario, self.train)
+        interrupted = self.store.mark_interrupted()
+        resumed = self.store.get_meta("scenario_fingerprint") is not None
+        self._write_meta()
+        self.configurator = self._make_configurator()
+        done = self.store.completed(origin="configurator", with_reports=True)
+        self.configurator.replay([
+            ReplayedTrial(self._space_part(t.config), t.instance, t.seed, t.budget, t.cost,
+                          t.outcome, t.reports or []) for t in done])
+        # trials the configurator may ask for again are answered from the store
+        self._cache: dict[tuple, list] = defaultdict(list)
+        for t in done:
+            self._cache[(t.config_id, t.instance, t.seed, t.budget)].append(t)
+        statuses: dict[str, int] = defaultdict(int)
+        for t in done:
+            statuses[t.status] += 1
+        n_done = len(done)
+        budget = self.scenario.budget
+        t0 = time.time()
+        elapsed_before = self._elapsed_before()
+        stopped_by = ""
+        best = self._best()
+        inflight: dict[int, tuple[TrialRequest, TrialSpec]] = {}
+
+        def elapsed() -> float:
+            return elapsed_before + time.time() - t0
+
+        def out_of_time() -> bool:
+            return budget.wall_time is not None and elapsed() >= budget.wall_time
+
+        self.progress(Progress(n_done, budget.n_trials, elapsed(), budget.wall_time, best,
+                               phase="resuming" if resumed else "tuning"))
+        with self._make_executor() as executor:
+            while True:
+                if budget.n_trials is not None and n_done >= budget.n_trials:
+                    stopped_by = "n_trials"
+                    if not inflight:
+                        break
+                if out_of_time():
+                    stopped_by = "wall_time"
+                    break
+                room = (budget.n_trials - n_done - len(inflight)
+                        if budget.n_trials is not None else executor.free_slots())
+                asked_nothing = False
+                while executor.free_slots() > 0 and room > 0 and not out_of_time():
+                    request = self.configurator.ask()
+                    if request is None:
+                        asked_nothing = True
+                        break
+                    if self._answer_from_store(request):
+                        continue
+                    spec = TrialSpec(self.store.next_trial_id(),
+                                     self._full_config(request.config), request.instance,
+                                     int(request.seed), request.budget)
+                    self.store.start_trial(spec, "configurator", host=socket.gethostname())
+                    executor.submit(spec)
+                    inflight[spec.trial_id] = (request, spec)
+                    room -= 1
+                if not inflight:
+                    if asked_nothing or self.configurator.exhausted():
+                        stopped_by = stopped_by or "configurator exhausted"
+                        break
+                    continue
+                for event in executor.poll(0.25):
+                    if isinstance(event, Report):
+                        self.store.add_report(event.trial_id, event.step, event.value)
+                        req = inflight.get(event.trial_id)
+                        if req and self.configurator.report(req[0], event.step, event.value):
+                            executor.prune(event.trial_id)
+                        continue
+                    assert isinstance(event, Finished)
+                    request, spec = inflight.pop(event.spec.trial_id)
+                    cost = self._finish(spec, event.outcome)
+                    self.configurator.tell(request, cost, event.outcome)
+                    n_done += 1
+                    statuses[event.outcome.status] += 1
+                    best = self._best()
+                    self.store.set_meta("elapsed_s", elapsed())
+                    self.progress(Progress(n_done, budget.n_trials, elapsed(),
+                                           budget.wall_time, best, event.outcome.status))
+            if inflight:  # the wall time ran out: these did not finish, resume re-runs them
+                executor.close()
+                self.store.mark_interrupted()
+        self.store.set_meta("elapsed_s", elapsed())
+        incumbents = self.configurator.incumbents()
+        result = TuneResult(self.run_dir, n_done, dict(statuses), incumbents,
+                            resumed=resumed or bool(interrupted), stopped_by=stopped_by)
+        return result
+
+    def _answer_from_store(self, request: TrialRequest) -> bool:
+        key = (config_id(self._full_config(request.config)), request.instance,
+               int(request.seed), request.budget)
+        stored = self._cache.get(key)
+        if not stored:
+            return False
+        t = stored.pop(0)
+        assert self.configurator is not None
+        self.configurator.tell(request, t.cost, t.outcome)
+        return True
+
+    def _finish(self, spec: TrialSpec, outcome: TrialOutcome) -> float | list[float]:
+        objectives = objectives_of(outcome.result, outcome.status, self.objectives, self.crash)
+        cost = self._cost(objectives)
+        self.store.finish_trial(spec.trial_id, outcome, objectives, cost)
+        return cost
+
+    def _best(self) -> float | None:
+        if self.configurator is None:
+            return None
+        inc = self.configurator.incumbents()
+        if not inc:
+            return None
+        c = inc[0].cost
+        return float(c[0] if isinstance(c, list) else c)
+
+    # -- incumbent vs default -------------------------------------------------------------
+    def compare(self, result: TuneResult) -> TuneResult:
+        """Run default and incumbent on every train and test instance (reusing stored
+        trials), write the incumbent file and the summary; returns ``result`` filled in."""
+        if not result.incumbents:
+            return result
+        incumbent = self._full_config(result.incumbents[0].config)
+        default = self._full_config(dict(self.cs.get_default_configuration()))
+        budget = float(self.scenario.fidelity.max_epochs) if self.scenario.fidelity else None
+        seed = self.scenario.seed
+        jobs = [(name, cfg, inst, split)
+                for split, insts in (("train", self.train), ("test", self.test))
+                for inst in insts
+                for name, cfg in (("default", default), ("incumbent", incumbent))]
+        outcomes = self._evaluate([(cfg, inst, seed, budget) for _, cfg, inst, _ in jobs])
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for (name, _, inst, split), res in zip(jobs, outcomes, strict=True):
+            row = rows.setdefault((inst.id, split), {"instance": inst.id, "split": split})
+            row[f"{name}_val_error"] = res.get("val_error", math.nan)
+            row[f"{name}_test_error"] = res.get("test_error", math.nan)
+            row[f"{name}_status"] = res.get("status", "crashed")
+        result.comparison = list(rows.values())
+        result.incumbent_file = self._write_incumbent(result)
+        return result
+
+    def _evaluate(self, jobs: list[tuple[dict, Instance, int, float | None]]) -> list[dict]:
+        """Results of ``(config, instance, seed, budget)`` jobs: from the store when already
+        run with exactly these settings, else run now (origin 'final'); identical jobs
+        run once."""
+        keys = [(config_id(cfg), inst.id, seed, budget) for cfg, inst, seed, budget in jobs]
+        known = {(t.config_id, t.instance, t.seed, t.budget): {**t.result, "status": t.status}
+                 for t in self.store.completed()
+                 if t.status == "ok" and "test_error" in (t.result or {})}
+        todo = {k: job for k, job in zip(keys, jobs, strict=True) if k not in known}
+        if todo:
+            with self._make_executor() as executor:
+                pending = list(todo)
+                inflight: dict[int, tuple] = {}
+                while pending or inflight:
+                    while pending and executor.free_slots() > 0:
+                        key = pending.pop(0)
+                        cfg, inst, seed, budget = todo[key]
+                        spec = TrialSpec(self.store.next_trial_id(), cfg, inst.id, seed, budget)
+                        self.store.start_trial(spec, "final", host=socket.gethostname())
+                        executor.submit(spec)
+                        inflight[spec.trial_id] = key
+                    for event in executor.poll(0.25):
+                        if isinstance(event, Finished):
+                            key = inflight.pop(event.spec.trial_id)
+                            self._finish(event.spec, event.outcome)
+                            known[key] = {**event.outcome.result, "status": event.outcome.status}
+                            self.progress(Progress(len(todo) - len(pending) - len(inflight),
+                                                   len(todo), 0.0, None, None,
+                                                   event.outcome.status, phase="final"))
+        return [known[k] for k in keys]
+
+    def _write_incumbent(self, result: TuneResult) -> Path:
+        import yaml
+
+        inc = result.incumbents[0]
+        cfg = to_train_config(self._full_config(inc.config))
+        path = self.run_dir / "incumbent.yaml"
+        header = (f"# Incumbent of scenario {self.scenario.name} (aac-sparse {__version__}).\n"
+                  f"# Mean training-instance cost {inc.cost} over {inc.n_instances} "
+                  "instance(s).\n# Train with:  aac-sparse train --config " + str(path) +
+                  " --dataset DATASET\n")
+        body = yaml.safe_dump(plain(cfg.model_dump()), sort_keys=False)
+        atomic_write_text(path, header + body)
+        atomic_write_json(self.run_dir / "summary.json", {
+            "scenario": self.scenario.name, "n_trials": result.n_trials,
+            "statuses": result.statuses, "stopped_by": result.stopped_by,
+            "incumbents": [{"config": plain(p.config), "cost": p.cost,
+                            "n_instances": p.n_instances} for p in result.incumbents],
+            "comparison": result.comparison,
+        })
+        return path
+
+
+def tune(scenario: Scenario, scenario_file: Path | None = None, new: bool = False,
+         force: bool = False, progress: ProgressFn | None = None,
+         say: Callable[[str], None] = lambda s: None) -> TuneResult:
+    """Run (or resume) a scenario end to end; the library form of ``aac-sparse tune``."""
+    run_dir, store, _ = open_run(scenario, new, force)
+    try:
+        tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
+        tuner.prepare_data(say)
+        result = tuner.run()
+        result = tuner.compare(result)
+        from .exports import to_csv
+
+        to_csv(store, run_dir / "trials.csv")
+        return result
+    except UserError:
+        raise
+    finally:
+        store.close()
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "summary.json").read_text())
