@@ -109,3 +109,21 @@ def child_memory_target(config: dict[str, Any], instance: str, seed: int,
     report(0, float(child.pid))
     child.wait()
     return {"status": "ok"}
+
+
+def misbehaving_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                       report: Any) -> dict[str, Any]:
+    """Behave by fold: 0 fine, 1 raise, 2 sleep past any limit, 3 hog memory, 4 NaN loss."""
+    fold = int(instance.split("fold=")[1].split("/")[0])
+    if fold == 1:
+        raise RuntimeError("boom in fold 1")
+    if fold == 2:
+        time.sleep(60)
+    if fold == 3:
+        block = bytearray(700 * 2**20)
+        block[:: 4096] = b"x" * len(block[:: 4096])
+        time.sleep(30)
+    if fold == 4:
+        return {"status": "diverged", "val_error": float("nan"), "message": "loss became nan"}
+    return {"status": "ok", "val_error": abs(float(config.get("lr", 0.01)) - 0.05),
+            "test_error": 0.5, "n_params": 10, "train_time": 0.01}

@@ -83,6 +83,10 @@ class SmacAC(Configurator):
         self.smac = AC(
             scenario, target_function=None, overwrite=True, logging_level=logging.ERROR,
             intensifier=AC.get_intensifier(scenario, max_config_calls=max_calls),
+            # SMAC 2.4 reduces instance features by PCA when training its forest but not
+            # when marginalising over instances (an assertion fails); our few features
+            # need no reduction.
+            model=AC.get_model(scenario, pca_components=None),
             initial_design=AC.get_initial_design(scenario, additional_configs=[])
             if n_configs <= 1 else _sobol(scenario, n_configs),
         )

@@ -1,0 +1,242 @@
+"""The tuning layer end to end: configurators, failures, resume, parallel workers, scenarios."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aac_sparse.errors import ConfigError
+from aac_sparse.tuning.executor import LocalExecutor
+from aac_sparse.tuning.scenario import Scenario, load_scenario
+from aac_sparse.tuning.store import TrialStore
+from aac_sparse.tuning.tuner import Tuner, open_run, tune
+
+REPO = Path(__file__).resolve().parents[1]
+SYNTH = {"n_samples": 180, "n_features": 16, "n_classes": 3}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("AAC_SPARSE_CACHE", str(tmp_path / "prepared"))
+
+
+def tiny(tmp_path: Path, configurator: str = "random", n_trials: int = 8, **extra) -> dict:
+    """A scenario dict whose trials take a fraction of a second."""
+    entry = {"dataset": "synthetic", "options": SYNTH, "folds": 3}
+    base = {
+        "name": "tiny", "space": "meta",
+        "fixed": {"hidden": [24, 24], "epochs": 3, "batch_size": 32},
+        "instances": {"train": [{**entry, "use": [0, 1]}], "test": [{**entry, "use": [2]}]},
+        "budget": {"n_trials": n_trials, "trial_wall_time": 60},
+        "configurator": {"name": configurator},
+        "execution": {"workers": 1}, "output": str(tmp_path / "run"),
+    }
+    for key, value in extra.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    return base
+
+
+def finished(run_dir: Path, origin: str = "configurator"):
+    store = TrialStore.open_readonly(run_dir / "trials.sqlite")
+    try:
+        return store.trials(origin=origin)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("configurator,extra", [
+    ("random", {}),
+    ("smac-ac", {}),
+    ("smac-hpo", {}),
+    ("smac-mf", {"fixed": {"hidden": [24, 24], "batch_size": 32},
+                 "fidelity": {"min_epochs": 1, "max_epochs": 4, "eta": 2}}),
+    ("optuna", {}),
+])
+def test_each_configurator_runs_a_tiny_scenario_end_to_end(tmp_path, configurator, extra):
+    sc = Scenario(**tiny(tmp_path, configurator, n_trials=8, **extra))
+    result = tune(sc)
+    trials = finished(result.run_dir)
+    assert result.n_trials == len(trials) >= 8
+    assert all(t.status in ("ok", "diverged", "pruned") for t in trials)
+    assert result.incumbents and 0.0 <= result.incumbents[0].cost <= 1.0
+    assert {row["split"] for row in result.comparison} == {"train", "test"}
+    incumbent = yaml.safe_load(result.incumbent_file.read_text())
+    assert incumbent["hidden"] == [24, 24]
+    assert (result.run_dir / "trials.csv").is_file()
+    if configurator == "smac-mf":
+        assert {t.budget for t in trials} > {4.0}  # several budgets were used
+
+
+def test_failures_are_recorded_with_their_status_and_the_run_goes_on(tmp_path):
+    entry = {"dataset": "synthetic", "options": SYNTH, "folds": 5}
+    sc = Scenario(**tiny(tmp_path, "random", n_trials=10,
+                         instances={"train": [entry]},
+                         budget={"n_trials": 10, "trial_wall_time": 2.0,
+                                 "trial_memory_mb": 400},
+                         execution={"workers": 2}))
+    run_dir, store, _ = open_run(sc)
+    sys.path.insert(0, str(REPO / "tests"))
+
+    def executor(**limits):
+        return LocalExecutor("fake_targets:misbehaving_target", n_workers=2, **limits)
+
+    tuner = Tuner(sc, run_dir, store, executor_factory=executor)
+    tuner.prepare_data()
+    t0 = time.time()
+    result = tuner.run()
+    elapsed = time.time() - t0
+    by_fold = {}
+    for t in store.trials(origin="configurator"):
+        by_fold.setdefault(t.instance.split("fold=")[1][0], set()).add(t.status)
+        if t.status != "ok":
+            assert t.cost == 1.0  # the finite crash cost, not inf
+    assert by_fold == {"0": {"ok"}, "1": {"crashed"}, "2": {"timeout"}, "3": {"memout"},
+                       "4": {"diverged"}}
+    crashed = [t for t in store.trials() if t.status == "crashed"]
+    assert all("boom in fold 1" in t.error for t in crashed)
+    assert result.n_trials == 10 and elapsed < 30  # two timeouts of 2 s, not 60 s sleeps
+    store.close()
+
+
+def _cli(*args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "aac_sparse", "tune", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def _count_done(store_file: Path) -> int:
+    if not store_file.exists():
+        return 0
+    store = TrialStore.open_readonly(store_file)
+    try:
+        return len(store.completed(origin="configurator"))
+    finally:
+        store.close()
+
+
+def test_kill_minus_nine_then_resume_loses_and_repeats_nothing(tmp_path):
+    spec = tiny(tmp_path, "smac-ac", n_trials=14, execution={"workers": 2})
+    file = tmp_path / "sc.yaml"
+    file.write_text(yaml.safe_dump(spec))
+    store_file = tmp_path / "run" / "trials.sqlite"
+    proc = _cli("-s", str(file))
+    deadline = time.time() + 240
+    while _count_done(store_file) < 5 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the tuner and its workers, no clean-up at all
+    proc.wait()
+    before = finished(tmp_path / "run")
+    done_before = {t.trial_id: (t.config_id, t.instance, t.seed, t.cost)
+                   for t in before if t.status not in ("running", "interrupted")}
+    assert 5 <= len(done_before) < 14
+    res = _cli("-s", str(file))
+    out, err = res.communicate(timeout=300)
+    assert res.returncode == 0, err
+    after = finished(tmp_path / "run")
+    for trial_id, record in done_before.items():  # nothing finished was lost or changed
+        t = next(t for t in after if t.trial_id == trial_id)
+        assert (t.config_id, t.instance, t.seed, t.cost) == record
+    done_after = [t for t in after if t.status not in ("running", "interrupted")]
+    assert len(done_after) == 14  # the budget counts the trials of both sessions
+    keys = Counter((t.config_id, t.instance, t.seed) for t in done_after)
+    assert max(keys.values()) == 1  # no finished trial was run twice
+    assert not [t for t in after if t.status == "running"]
+    assert "resum" in out or "tuning" in out
+
+
+def test_two_workers_lose_and_duplicate_nothing(tmp_path):
+    sc = Scenario(**tiny(tmp_path, "random", n_trials=16, execution={"workers": 2}))
+    result = tune(sc)
+    trials = finished(result.run_dir)
+    assert len(trials) == 16 == result.n_trials
+    assert len({t.trial_id for t in trials}) == 16
+    assert Counter((t.config_id, t.instance) for t in trials).most_common(1)[0][1] == 1
+    assert {t.worker for t in trials} == {"local-0", "local-1"}
+
+
+def test_same_seed_one_worker_reproduces_the_run(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        sc = Scenario(**tiny(tmp_path, "smac-ac", n_trials=6, output=str(tmp_path / name)))
+        tune(sc)
+        runs.append([(t.config_id, t.instance, t.seed, t.cost)
+                     for t in finished(tmp_path / name)])
+    assert runs[0] == runs[1]
+
+
+def test_changed_scenario_is_refused_with_a_way_out(tmp_path):
+    tune(Scenario(**tiny(tmp_path, "random", n_trials=2)))
+    changed = Scenario(**tiny(tmp_path, "random", n_trials=2,
+                              fixed={"hidden": [8], "epochs": 2, "batch_size": 32}))
+    with pytest.raises(ConfigError, match="fixed.hidden.*--new.*--force"):
+        open_run(changed)
+    run_dir, store, _ = open_run(changed, new=True)
+    store.close()
+    assert run_dir.name == "run-2"
+    # a larger budget or more workers is the same scenario: it resumes
+    more = Scenario(**tiny(tmp_path, "random", n_trials=4, execution={"workers": 2}))
+    result = tune(more)
+    assert result.n_trials == 4 and len(finished(tmp_path / "run")) == 4
+
+
+BAD_SCENARIOS = [
+    ("name: x\n", "instances"),
+    ("name: x\ninstances: {train: [{dataset: nope}]}\n", "unknown dataset 'nope'"),
+    ("name: x\ninstances: {train: [{dataset: digits, folds: 3, use: [5]}]}\n",
+     "instances.train.0: Value error, use: folds [5] outside 0..2"),
+    ("name: x\ncolour: red\ninstances: {train: [{dataset: digits}]}\n", "colour: unknown field"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\nobjectives: [accuracy]\n",
+     "objectives"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\nconfigurator: {name: hyperopt}\n",
+     "configurator.name"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\nconfigurator: {name: smac-mf}\n",
+     "needs a fidelity"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\nbudget: {n_trials: 0}\n",
+     "budget.n_trials"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\nfixed: {zetta: 1}\n", "zetta"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\n"
+     "execution: {backend: dask}\n", "scheduler"),
+    ("name: bad name\ninstances: {train: [{dataset: digits}]}\n", "name"),
+    ("name: x\ninstances: {train: [{dataset: digits}]}\ncrash_cost: {n_params: 5}\n",
+     "crash_cost"),
+    ("name: [x\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,needle", BAD_SCENARIOS)
+def test_malformed_scenarios_give_clear_errors(tmp_path, text, needle):
+    file = tmp_path / "bad.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_scenario(file)
+    assert needle in str(info.value) and str(file) in str(info.value)
+
+
+def test_cli_reports_scenario_mistakes_without_traceback(tmp_path):
+    file = tmp_path / "bad.yaml"
+    file.write_text("name: x\ninstances: {train: [{dataset: digits, folds: 1}]}\n")
+    res = subprocess.run([sys.executable, "-m", "aac_sparse", "tune", "-s", str(file)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "instances.train.0.folds" in res.stderr and str(file) in res.stderr
+    res = subprocess.run([sys.executable, "-m", "aac_sparse", "tune", "-s", "nope.yaml"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "leukemia.yaml" in res.stderr
+
+
+def test_bundled_scenarios_are_valid():
+    from aac_sparse.tuning.scenario import bundled
+
+    names = bundled()
+    assert {"leukemia.yaml", "fashion-mnist.yaml", "madelon.yaml", "multi.yaml"} <= set(names)
+    for name in names:
+        sc, _ = load_scenario(name)
+        assert sc.train_instances() and sc.test_instances()
