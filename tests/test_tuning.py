@@ -39,8 +39,9 @@ def tiny(tmp_path: Path, configurator: str = "random", n_trials: int = 8, **extr
         "configurator": {"name": configurator},
         "execution": {"workers": 1}, "output": str(tmp_path / "run"),
     }
-    for key, value in extra.items():
-        base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    for key, value in extra.items():  # sections are merged; fixed settings are replaced
+        merge = isinstance(value, dict) and key in base and key != "fixed"
+        base[key] = {**base[key], **value} if merge else value
     return base
 
 
@@ -72,7 +73,7 @@ def test_each_configurator_runs_a_tiny_scenario_end_to_end(tmp_path, configurato
     assert incumbent["hidden"] == [24, 24]
     assert (result.run_dir / "trials.csv").is_file()
     if configurator == "smac-mf":
-        assert {t.budget for t in trials} > {4.0}  # several budgets were used
+        assert len({t.budget for t in trials}) >= 2  # Hyperband used several budgets
 
 
 def test_failures_are_recorded_with_their_status_and_the_run_goes_on(tmp_path):
@@ -176,7 +177,7 @@ def test_changed_scenario_is_refused_with_a_way_out(tmp_path):
     tune(Scenario(**tiny(tmp_path, "random", n_trials=2)))
     changed = Scenario(**tiny(tmp_path, "random", n_trials=2,
                               fixed={"hidden": [8], "epochs": 2, "batch_size": 32}))
-    with pytest.raises(ConfigError, match="fixed.hidden.*--new.*--force"):
+    with pytest.raises(ConfigError, match=r"(?s)changed: fixed.epochs, fixed.hidden.*--new.*--force"):
         open_run(changed)
     run_dir, store, _ = open_run(changed, new=True)
     store.close()
@@ -191,7 +192,7 @@ BAD_SCENARIOS = [
     ("name: x\n", "instances"),
     ("name: x\ninstances: {train: [{dataset: nope}]}\n", "unknown dataset 'nope'"),
     ("name: x\ninstances: {train: [{dataset: digits, folds: 3, use: [5]}]}\n",
-     "instances.train.0: Value error, use: folds [5] outside 0..2"),
+     "instances.train.0: use: folds [5] outside 0..2"),
     ("name: x\ncolour: red\ninstances: {train: [{dataset: digits}]}\n", "colour: unknown field"),
     ("name: x\ninstances: {train: [{dataset: digits}]}\nobjectives: [accuracy]\n",
      "objectives"),
