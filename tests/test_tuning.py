@@ -177,7 +177,8 @@ def test_changed_scenario_is_refused_with_a_way_out(tmp_path):
     tune(Scenario(**tiny(tmp_path, "random", n_trials=2)))
     changed = Scenario(**tiny(tmp_path, "random", n_trials=2,
                               fixed={"hidden": [8], "epochs": 2, "batch_size": 32}))
-    with pytest.raises(ConfigError, match=r"(?s)changed: fixed.epochs, fixed.hidden.*--new.*--force"):
+    refused = r"(?s)changed: fixed.epochs, fixed.hidden.*--new.*--force"
+    with pytest.raises(ConfigError, match=refused):
         open_run(changed)
     run_dir, store, _ = open_run(changed, new=True)
     store.close()
