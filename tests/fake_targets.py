@@ -127,3 +127,21 @@ def misbehaving_target(config: dict[str, Any], instance: str, seed: int, budget:
         return {"status": "diverged", "val_error": float("nan"), "message": "loss became nan"}
     return {"status": "ok", "val_error": abs(float(config.get("lr", 0.01)) - 0.05),
             "test_error": 0.5, "n_params": 10, "train_time": 0.01}
+
+
+def curve_target(config: dict[str, Any], instance: str, seed: int, budget: float | None,
+                 report: Report) -> dict[str, Any]:
+    """A learning curve whose level depends on the learning rate (best near 0.01), 30 ms an
+    epoch, reported every epoch; stops when the configurator prunes it."""
+    import math
+
+    epochs = int(budget or config.get("epochs", 10))
+    level = abs(math.log10(float(config.get("lr", 0.01))) + 2.0) / 4.0
+    err = 1.0
+    for epoch in range(1, epochs + 1):
+        time.sleep(0.03)
+        err = min(1.0, level + 1.0 / (epoch + 1))
+        if report(epoch, err):
+            return {"status": "pruned", "val_error": err, "epochs_run": epoch}
+    return {"status": "ok", "val_error": err, "test_error": err, "epochs_run": epochs,
+            "n_params": 100, "train_time": 0.03 * epochs}

@@ -28,7 +28,8 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("AAC_SPARSE_CACHE", str(tmp_path / "prepared"))
 
 
-def tiny(tmp_path: Path, configurator: str = "random", n_trials: int = 8, **extra) -> dict:
+def tiny(tmp_path: Path, configurator: str = "random", n_trials: int = 8,
+         options: dict | None = None, **extra) -> dict:
     """A scenario dict whose trials take a fraction of a second."""
     entry = {"dataset": "synthetic", "options": SYNTH, "folds": 3}
     base = {
@@ -36,7 +37,7 @@ def tiny(tmp_path: Path, configurator: str = "random", n_trials: int = 8, **extr
         "fixed": {"hidden": [24, 24], "epochs": 3, "batch_size": 32},
         "instances": {"train": [{**entry, "use": [0, 1]}], "test": [{**entry, "use": [2]}]},
         "budget": {"n_trials": n_trials, "trial_wall_time": 60},
-        "configurator": {"name": configurator},
+        "configurator": {"name": configurator, "options": options or {}},
         "execution": {"workers": 1}, "output": str(tmp_path / "run"),
     }
     for key, value in extra.items():  # sections are merged; fixed settings are replaced
@@ -242,3 +243,45 @@ def test_bundled_scenarios_are_valid():
     for name in names:
         sc, _ = load_scenario(name)
         assert sc.train_instances() and sc.test_instances()
+
+
+@pytest.mark.parametrize("configurator", ["random", "smac-ac", "smac-hpo", "optuna"])
+def test_resume_with_a_larger_budget_replays_and_continues(tmp_path, configurator):
+    first = tune(Scenario(**tiny(tmp_path, configurator, n_trials=4)))
+    assert first.n_trials == 4
+    again = tune(Scenario(**tiny(tmp_path, configurator, n_trials=8)))
+    trials = finished(tmp_path / "run")
+    assert again.n_trials == 8 == len(trials)
+    keys = Counter((t.config_id, t.instance, t.seed, t.budget) for t in trials)
+    assert max(keys.values()) == 1
+
+
+def test_optuna_prunes_on_epoch_reports_of_a_single_instance(tmp_path):
+    entry = {"dataset": "synthetic", "options": SYNTH}
+    sc = Scenario(**tiny(tmp_path, "optuna", n_trials=16,
+                         fixed={"hidden": [24, 24], "epochs": 12, "batch_size": 32},
+                         instances={"train": [entry], "test": [{**entry, "seed": 1}]},
+                         options={"pruner": "median", "n_startup_trials": 3}))
+    run_dir, store, _ = open_run(sc)
+    sys.path.insert(0, str(REPO / "tests"))
+    tuner = Tuner(sc, run_dir, store, executor_factory=lambda **limits: LocalExecutor(
+        "fake_targets:curve_target", n_workers=1, **limits))
+    tuner.prepare_data()
+    tuner.run()
+    trials = store.trials(origin="configurator")
+    for t in trials:  # every epoch's validation error reached the store, in order
+        steps = [s for s, _ in store.reports(t.trial_id)]
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 1
+    pruned = [t for t in trials if t.status == "pruned"]
+    assert pruned and all(t.result["epochs_run"] < 12 for t in pruned)
+    assert [t for t in trials if t.status == "ok"]
+    store.close()
+
+
+def test_multi_objective_optuna_keeps_a_pareto_front(tmp_path):
+    sc = Scenario(**tiny(tmp_path, "optuna", n_trials=12, objectives=["val_error", "n_params"]))
+    result = tune(sc)
+    costs = [p.cost for p in result.incumbents]
+    assert all(len(c) == 2 for c in costs)
+    for a in costs:  # nobody on the front dominates anybody else on it
+        assert not any(b[0] <= a[0] and b[1] <= a[1] and b != a for b in costs)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from ..errors import UserError
-from . import data_cmd, train_cmd, tune_cmd
+from . import data_cmd, space_cmd, train_cmd, tune_cmd
 
 app = typer.Typer(
     name="aac-sparse",
@@ -31,6 +31,7 @@ app.command("presets")(train_cmd.presets)
 app.command("tune")(tune_cmd.tune_command)
 app.command("scenarios")(tune_cmd.scenarios_command)
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(space_cmd.app, name="space")
 
 err_console = Console(stderr=True)
 

@@ -162,12 +162,20 @@ class GroupedConfigurator(Configurator):
         """A handle for a group replayed from the store (it was not proposed this session)."""
         return None
 
-    def should_prune(self, group: Group, instance: str, cost: Cost) -> bool:
-        """After ``instance`` finished in a sequential group: stop evaluating the group?"""
+    def on_result(self, group: Group, instance: str, cost: Cost) -> None:
+        """An instance of ``group`` finished (e.g. report it as an intermediate value)."""
+
+    def should_prune(self, group: Group) -> bool:
+        """After an instance finished in an incomplete sequential group: stop it?"""
         return False
 
     def instance_order(self, gid: int) -> list[str]:
         return list(self.instances)
+
+    def n_configurations(self) -> int:
+        """Distinct (configuration, budget, seed) groups opened so far; a configuration the
+        optimizer proposes again (answered from the store on resume) is not counted twice."""
+        return len({g.key for g in [*self.closed, *self.groups.values()]})
 
     # -- the ask/tell plumbing ---------------------------------------------------------
     def _open(self, config: dict[str, Any], budget: float | None, handle: Any) -> Group:
@@ -205,9 +213,10 @@ class GroupedConfigurator(Configurator):
 
     def _record(self, group: Group, inst: str, cost: Cost, outcome: TrialOutcome) -> None:
         group.results[inst] = cost
+        self.on_result(group, inst, cost)
         if outcome.status == "pruned":
             group.pruned = True
-        elif not group.complete and self.sequential and self.should_prune(group, inst, cost):
+        elif not group.complete and self.sequential and self.should_prune(group):
             group.pruned = True
         if (group.complete or group.pruned) and not group.in_flight:
             del self.groups[group.gid]

@@ -66,7 +66,6 @@ class OptunaConfigurator(GroupedConfigurator):
         )
         self.n_configs = max(1, n_trials // max(1, len(instances)))
         self._rng = random.Random(seed)
-        self._discarded = 0  # forbidden samples told as pruned: not configurations run
 
     def _choose_pruner(self, name: str, n_instances: int) -> str:
         if self.multi:
@@ -102,7 +101,11 @@ class OptunaConfigurator(GroupedConfigurator):
         import optuna
 
         if self.pruner_name == "wilcoxon":
-            return optuna.pruners.WilcoxonPruner(p_threshold=p_threshold)
+            import warnings
+
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.6; it works
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.pruners.WilcoxonPruner(p_threshold=p_threshold)
         if self.pruner_name == "hyperband":
             lo, hi, eta = fidelity or (1, int(self.budget or 100), 3)
             return optuna.pruners.HyperbandPruner(min_resource=lo, max_resource=hi,
@@ -121,7 +124,7 @@ class OptunaConfigurator(GroupedConfigurator):
 
     # -- groups ------------------------------------------------------------------------
     def exhausted(self) -> bool:
-        return len(self.study.trials) - self._discarded >= self.n_configs
+        return self.n_configurations() >= self.n_configs
 
     def propose(self):
         from ...space.export import ForbiddenConfiguration
@@ -134,7 +137,6 @@ class OptunaConfigurator(GroupedConfigurator):
                 import optuna
 
                 self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                self._discarded += 1
                 continue
             return config, self.budget, trial
         raise RuntimeError("Optuna proposed only forbidden configurations 1000 times")
@@ -153,8 +155,11 @@ class OptunaConfigurator(GroupedConfigurator):
         group.handle.report(value, step)
         return group.handle.should_prune()
 
-    def should_prune(self, group: Group, instance: str, cost) -> bool:
-        group.handle.report(float(cost), self.instances.index(instance))
+    def on_result(self, group: Group, instance: str, cost) -> None:
+        if self.sequential:  # Wilcoxon: one step per instance, its index
+            group.handle.report(float(cost), self.instances.index(instance))
+
+    def should_prune(self, group: Group) -> bool:
         return group.handle.should_prune()
 
     def finish(self, group: Group) -> None:
