@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install data clean
 
 $(BIN)/aac-sparse: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +13,18 @@ $(BIN)/aac-sparse: pyproject.toml
 
 install: $(BIN)/aac-sparse
 
-# The main job: fetch FashionMNIST (offline, Debian archive) and train SET on it.
+# The main job: fetch the ALL leukemia microarrays (Debian archive, no R) and tune the
+# SET+RigL meta-algorithm on them with SMAC (bundled scenario leukemia.yaml, ~10 min).
 run: install
-	$(BIN)/aac-sparse data fetch fashion-mnist
-	$(BIN)/aac-sparse train --preset set --dataset fashion-mnist --epochs 5 --out runs/fashion-mnist-set
+	$(BIN)/aac-sparse data fetch all-leukemia
+	$(BIN)/aac-sparse tune --scenario leukemia.yaml
 
-test: install
+# The offline datasets the real-data tests check (they skip, saying so, if a fetch fails).
+data: install
+	-$(BIN)/aac-sparse data fetch all-leukemia
+	-$(BIN)/aac-sparse data fetch fashion-mnist
+
+test: install data
 	$(BIN)/ruff check aac_sparse tests benchmarks
 	$(BIN)/python -m pytest -q
 
