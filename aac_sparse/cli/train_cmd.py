@@ -8,14 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from ..config_files import build_config, parse_assignment
@@ -24,6 +16,7 @@ from ..data.registry import load_dataset
 from ..engine.config import PRESETS, TrainConfig
 from ..errors import ConfigError
 from ..training_run import run_training
+from .progress import progress_bar
 
 console = Console()
 
@@ -83,13 +76,9 @@ def train(
         f"{len(split.y_test)} test samples, {split.x_train.shape[1]} features, "
         f"{split.n_classes} classes -> {out_dir}"
     )
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(),
-        MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"), console=console, transient=False,
-    )
+    progress = progress_bar(console)
     with progress:
-        task = progress.add_task("training", total=cfg.epochs, status="compiling kernels...")
+        task = progress.add_task("training", total=cfg.epochs, info="compiling kernels...")
 
         def on_epoch(row: dict) -> None:
             val = f" val_acc {row['val_acc']:.4f}" if "val_acc" in row else ""
@@ -98,7 +87,7 @@ def train(
             if not quiet:
                 progress.console.print(f"epoch {row['epoch']:>4}  {status}  "
                                        f"evolution {row['evolution_s']:.3f}s")
-            progress.update(task, advance=1, status=status)
+            progress.update(task, advance=1, info=status)
 
         result, summary = run_training(cfg, split, out_dir, dataset, on_epoch=on_epoch)
     if result.status != "ok":

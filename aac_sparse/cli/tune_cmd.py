@@ -8,14 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from ..errors import ConfigError
@@ -23,6 +15,7 @@ from ..tuning.configurators import CONFIGURATORS
 from ..tuning.scenario import bundled, bundled_dir, load_scenario
 from ..tuning.tuner import Progress as TuneProgress
 from ..tuning.tuner import TuneResult, tune
+from .progress import progress_bar
 
 console = Console()
 
@@ -67,9 +60,7 @@ def tune_command(
                   f"{sc.space}; {len(sc.train_instances())} training and "
                   f"{len(sc.test_instances())} test instance(s); objectives "
                   f"{', '.join(sc.objectives)}; {sc.execution.workers} worker(s)")
-    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[info]}"), console=console)
+    bar = progress_bar(console)
     tasks: dict[str, int] = {}
 
     def on_progress(p: TuneProgress) -> None:

@@ -129,13 +129,27 @@ def _number(x: float) -> str:
     return repr(float(x)) if isinstance(x, float) else str(x)
 
 
+def _render(cond, syntax: dict[str, Callable[..., str]]) -> str:
+    """A condition in one format: ``syntax`` maps and/or to a joiner of rendered parts and
+    ==, !=, in, >, < to ``(parent_name, value_or_values, condition) -> text``."""
+    if isinstance(cond, AndConjunction | OrConjunction):
+        parts = [_render(c, syntax) for c in cond.components]
+        return syntax["and" if isinstance(cond, AndConjunction) else "or"](parts)
+    for kind, key in ((EqualsCondition, "=="), (NotEqualsCondition, "!="), (InCondition, "in"),
+                      (GreaterThanCondition, ">"), (LessThanCondition, "<")):
+        if isinstance(cond, kind):
+            value = cond.values if key == "in" else cond.value
+            return syntax[key](cond.parent.name, value, cond)
+    raise ValueError(f"condition {cond} cannot be exported ({type(cond).__name__})")
+
+
 # -- PCS ("new" format, as read by ConfigSpace's pcs_new and SMAC) ------------------------
 
 def to_pcs(cs: ConfigurationSpace) -> str:
     """The space in PCS (AClib's "new" format)."""
     lines = [_pcs_param(cs[name]) for name in _order(cs)]
     conds = [(name, _condition(cs, name)) for name in _order(cs)]
-    cond_lines = [f"{name} | {_pcs_cond(c)}" for name, c in conds if c is not None]
+    cond_lines = [f"{name} | {_render(c, _PCS)}" for name, c in conds if c is not None]
     forb_lines = []
     for clause in cs.forbidden_clauses:
         forb_lines += _pcs_forbidden(clause)
@@ -166,23 +180,12 @@ def _pcs_param(hp) -> str:
     raise ValueError(f"parameter {hp.name!r} ({type(hp).__name__}) cannot be written as PCS")
 
 
-def _pcs_cond(cond) -> str:
-    if isinstance(cond, AndConjunction):
-        return " && ".join(_pcs_cond(c) for c in cond.components)
-    if isinstance(cond, OrConjunction):
-        return " || ".join(_pcs_cond(c) for c in cond.components)
-    p = cond.parent.name
-    if isinstance(cond, EqualsCondition):
-        return f"{p} == {cond.value}"
-    if isinstance(cond, NotEqualsCondition):
-        return f"{p} != {cond.value}"
-    if isinstance(cond, InCondition):
-        return f"{p} in {{{', '.join(map(str, cond.values))}}}"
-    if isinstance(cond, GreaterThanCondition):
-        return f"{p} > {cond.value}"
-    if isinstance(cond, LessThanCondition):
-        return f"{p} < {cond.value}"
-    raise ValueError(f"condition {cond} cannot be written as PCS")
+_PCS: dict[str, Callable[..., str]] = {
+    "and": " && ".join, "or": " || ".join,
+    "==": lambda p, v, c: f"{p} == {v}", "!=": lambda p, v, c: f"{p} != {v}",
+    "in": lambda p, vs, c: f"{p} in {{{', '.join(map(str, vs))}}}",
+    ">": lambda p, v, c: f"{p} > {v}", "<": lambda p, v, c: f"{p} < {v}",
+}
 
 
 def _pcs_forbidden(clause) -> list[str]:
@@ -209,7 +212,7 @@ def to_irace(cs: ConfigurationSpace) -> str:
         kind, domain = _irace_domain(hp)
         cond = _condition(cs, name)
         rows.append((name, f'"--{name}="', kind, domain,
-                     f"| {_irace_cond(cond)}" if cond is not None else ""))
+                     f"| {_render(cond, _IRACE)}" if cond is not None else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["# aac-sparse configuration space for irace (>= 4.0)",
              "# name  switch  type  values  [| condition (R syntax)]"]
@@ -249,23 +252,14 @@ def _irace_value(cond_or_clause, value: Any) -> str:
     return _q(value)
 
 
-def _irace_cond(cond) -> str:
-    if isinstance(cond, AndConjunction):
-        return " & ".join(f"({_irace_cond(c)})" for c in cond.components)
-    if isinstance(cond, OrConjunction):
-        return " | ".join(f"({_irace_cond(c)})" for c in cond.components)
-    p = cond.parent.name
-    if isinstance(cond, EqualsCondition):
-        return f"{p} == {_irace_value(cond, cond.value)}"
-    if isinstance(cond, NotEqualsCondition):
-        return f"{p} != {_irace_value(cond, cond.value)}"
-    if isinstance(cond, InCondition):
-        return f"{p} %in% c({', '.join(_irace_value(cond, v) for v in cond.values)})"
-    if isinstance(cond, GreaterThanCondition):
-        return f"{p} > {_number(cond.value)}"
-    if isinstance(cond, LessThanCondition):
-        return f"{p} < {_number(cond.value)}"
-    raise ValueError(f"condition {cond} cannot be written for irace")
+_IRACE: dict[str, Callable[..., str]] = {
+    "and": lambda parts: " & ".join(f"({x})" for x in parts),
+    "or": lambda parts: " | ".join(f"({x})" for x in parts),
+    "==": lambda p, v, c: f"{p} == {_irace_value(c, v)}",
+    "!=": lambda p, v, c: f"{p} != {_irace_value(c, v)}",
+    "in": lambda p, vs, c: f"{p} %in% c({', '.join(_irace_value(c, v) for v in vs)})",
+    ">": lambda p, v, c: f"{p} > {_number(v)}", "<": lambda p, v, c: f"{p} < {_number(v)}",
+}
 
 
 def to_irace_forbidden(cs: ConfigurationSpace) -> str:
@@ -351,7 +345,7 @@ def to_optuna_source(cs: ConfigurationSpace) -> str:
         cond = _condition(cs, name)
         indent = "    "
         if cond is not None:
-            body.append(f"    if {_py_cond(cond)}:")
+            body.append(f"    if {_render(cond, _PYTHON)}:")
             indent = "        "
         body.append(indent + f"p[{name!r}] = {_py_suggest(hp)}")
     for clause in cs.forbidden_clauses:
@@ -397,24 +391,16 @@ def _py_literal(v: Any) -> str:
     raise ValueError(f"value {v!r} cannot be exported to Optuna")
 
 
-def _py_cond(cond) -> str:
-    if isinstance(cond, AndConjunction):
-        return "(" + " and ".join(_py_cond(c) for c in cond.components) + ")"
-    if isinstance(cond, OrConjunction):
-        return "(" + " or ".join(_py_cond(c) for c in cond.components) + ")"
-    p = repr(cond.parent.name)
-    if isinstance(cond, EqualsCondition):
-        return f"({p} in p and p[{p}] == {_py_literal(cond.value)})"
-    if isinstance(cond, NotEqualsCondition):
-        return f"({p} in p and p[{p}] != {_py_literal(cond.value)})"
-    if isinstance(cond, InCondition):
-        values = ", ".join(_py_literal(v) for v in cond.values)
-        return f"({p} in p and p[{p}] in ({values},))"
-    if isinstance(cond, GreaterThanCondition):
-        return f"({p} in p and p[{p}] > {_py_literal(cond.value)})"
-    if isinstance(cond, LessThanCondition):
-        return f"({p} in p and p[{p}] < {_py_literal(cond.value)})"
-    raise ValueError(f"condition {cond} cannot be exported to Optuna")
+_PYTHON: dict[str, Callable[..., str]] = {
+    "and": lambda parts: "(" + " and ".join(parts) + ")",
+    "or": lambda parts: "(" + " or ".join(parts) + ")",
+    "==": lambda p, v, c: f"({p!r} in p and p[{p!r}] == {_py_literal(v)})",
+    "!=": lambda p, v, c: f"({p!r} in p and p[{p!r}] != {_py_literal(v)})",
+    "in": lambda p, vs, c: f"({p!r} in p and p[{p!r}] in "
+                           f"({', '.join(_py_literal(v) for v in vs)},))",
+    ">": lambda p, v, c: f"({p!r} in p and p[{p!r}] > {_py_literal(v)})",
+    "<": lambda p, v, c: f"({p!r} in p and p[{p!r}] < {_py_literal(v)})",
+}
 
 
 def _py_forbidden(leaf) -> str:
