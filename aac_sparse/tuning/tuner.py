@@ -9,7 +9,6 @@ default configuration on the training and held-out test instances.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import socket
@@ -23,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..data.instances import Instance, InstanceSet
 from ..engine.config import TrainConfig
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text, plain
 from ..space.definition import BY_NAME, SPACES, get_space, to_train_config
 from .configurators import Configurator, Proposal, ReplayedTrial, TrialRequest, make_configurator
@@ -184,6 +183,19 @@ class Tuner:
         self.executor_factory = executor_factory
         self.crash: dict[str, float] = {}
         self.configurator: Configurator | None = None
+        self._executor: Executor | None = None
+
+    def executor(self) -> Executor:
+        """The worker pool, started on first use and kept for every phase of the run."""
+        if self._executor is None:
+            self._executor = self._make_executor()
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the workers (running trials stay 'running' in the store: resume re-runs)."""
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
 
     # -- set-up ---------------------------------------------------------------------------
     def prepare_data(self, say: Callable[[str], None] = lambda s: None) -> None:
@@ -275,57 +287,61 @@ class Tuner:
 
         self.progress(Progress(n_done, budget.n_trials, elapsed(), budget.wall_time, best,
                                phase="resuming" if resumed else "tuning"))
-        with self._make_executor() as executor:
-            while True:
-                if budget.n_trials is not None and n_done >= budget.n_trials:
-                    stopped_by = "n_trials"
-                    if not inflight:
-                        break
-                if out_of_time():
-                    stopped_by = "wall_time"
-                    break
-                room = (budget.n_trials - n_done - len(inflight)
-                        if budget.n_trials is not None else executor.free_slots())
-                asked_nothing = False
-                while executor.free_slots() > 0 and room > 0 and not out_of_time():
-                    request = self.configurator.ask()
-                    if request is None:
-                        asked_nothing = True
-                        break
-                    if self._answer_from_store(request):
-                        continue
-                    spec = TrialSpec(self.store.next_trial_id(),
-                                     self._full_config(request.config), request.instance,
-                                     int(request.seed), request.budget)
-                    self.store.start_trial(spec, "configurator", host=socket.gethostname())
-                    executor.submit(spec)
-                    inflight[spec.trial_id] = (request, spec)
-                    room -= 1
+        executor = self.executor()
+
+        def free() -> int:  # a slot is free once its result was told, not when it ended
+            return min(executor.free_slots(), executor.n_slots - len(inflight))
+
+        while True:
+            if budget.n_trials is not None and n_done >= budget.n_trials:
+                stopped_by = "n_trials"
                 if not inflight:
-                    if asked_nothing or self.configurator.exhausted():
-                        stopped_by = stopped_by or "configurator exhausted"
-                        break
+                    break
+            if out_of_time():
+                stopped_by = "wall_time"
+                break
+            room = (budget.n_trials - n_done - len(inflight)
+                    if budget.n_trials is not None else free())
+            asked_nothing = False
+            while free() > 0 and room > 0 and not out_of_time():
+                request = self.configurator.ask()
+                if request is None:
+                    asked_nothing = True
+                    break
+                if self._answer_from_store(request):
                     continue
-                for event in executor.poll(0.25):
-                    if isinstance(event, Report):
-                        self.store.add_report(event.trial_id, event.step, event.value)
-                        req = inflight.get(event.trial_id)
-                        if req and self.configurator.report(req[0], event.step, event.value):
-                            executor.prune(event.trial_id)
-                        continue
-                    assert isinstance(event, Finished)
-                    request, spec = inflight.pop(event.spec.trial_id)
-                    cost = self._finish(spec, event.outcome)
-                    self.configurator.tell(request, cost, event.outcome)
-                    n_done += 1
-                    statuses[event.outcome.status] += 1
-                    best = self._best()
-                    self.store.set_meta("elapsed_s", elapsed())
-                    self.progress(Progress(n_done, budget.n_trials, elapsed(),
-                                           budget.wall_time, best, event.outcome.status))
-            if inflight:  # the wall time ran out: these did not finish, resume re-runs them
-                executor.close()
-                self.store.mark_interrupted()
+                spec = TrialSpec(self.store.next_trial_id(),
+                                 self._full_config(request.config), request.instance,
+                                 int(request.seed), request.budget)
+                self.store.start_trial(spec, "configurator", host=socket.gethostname())
+                executor.submit(spec)
+                inflight[spec.trial_id] = (request, spec)
+                room -= 1
+            if not inflight:
+                if asked_nothing or self.configurator.exhausted():
+                    stopped_by = stopped_by or "configurator exhausted"
+                    break
+                continue
+            for event in executor.poll(0.25):
+                if isinstance(event, Report):
+                    self.store.add_report(event.trial_id, event.step, event.value)
+                    req = inflight.get(event.trial_id)
+                    if req and self.configurator.report(req[0], event.step, event.value):
+                        executor.prune(event.trial_id)
+                    continue
+                assert isinstance(event, Finished)
+                request, spec = inflight.pop(event.spec.trial_id)
+                cost = self._finish(spec, event.outcome)
+                self.configurator.tell(request, cost, event.outcome)
+                n_done += 1
+                statuses[event.outcome.status] += 1
+                best = self._best()
+                self.store.set_meta("elapsed_s", elapsed())
+                self.progress(Progress(n_done, budget.n_trials, elapsed(),
+                                       budget.wall_time, best, event.outcome.status))
+        if inflight:  # the wall time ran out: these did not finish, resume re-runs them
+            self.close()
+            self.store.mark_interrupted()
         self.store.set_meta("elapsed_s", elapsed())
         incumbents = self.configurator.incumbents()
         result = TuneResult(self.run_dir, n_done, dict(statuses), incumbents,
@@ -393,25 +409,26 @@ class Tuner:
                  if t.status == "ok" and "test_error" in (t.result or {})}
         todo = {k: job for k, job in zip(keys, jobs, strict=True) if k not in known}
         if todo:
-            with self._make_executor() as executor:
-                pending = list(todo)
-                inflight: dict[int, tuple] = {}
-                while pending or inflight:
-                    while pending and executor.free_slots() > 0:
-                        key = pending.pop(0)
-                        cfg, inst, seed, budget = todo[key]
-                        spec = TrialSpec(self.store.next_trial_id(), cfg, inst.id, seed, budget)
-                        self.store.start_trial(spec, "final", host=socket.gethostname())
-                        executor.submit(spec)
-                        inflight[spec.trial_id] = key
-                    for event in executor.poll(0.25):
-                        if isinstance(event, Finished):
-                            key = inflight.pop(event.spec.trial_id)
-                            self._finish(event.spec, event.outcome)
-                            known[key] = {**event.outcome.result, "status": event.outcome.status}
-                            self.progress(Progress(len(todo) - len(pending) - len(inflight),
-                                                   len(todo), 0.0, None, None,
-                                                   event.outcome.status, phase="final"))
+            executor = self.executor()
+            pending = list(todo)
+            inflight: dict[int, tuple] = {}
+            while pending or inflight:
+                while pending and min(executor.free_slots(),
+                                      executor.n_slots - len(inflight)) > 0:
+                    key = pending.pop(0)
+                    cfg, inst, seed, budget = todo[key]
+                    spec = TrialSpec(self.store.next_trial_id(), cfg, inst.id, seed, budget)
+                    self.store.start_trial(spec, "final", host=socket.gethostname())
+                    executor.submit(spec)
+                    inflight[spec.trial_id] = key
+                for event in executor.poll(0.25):
+                    if isinstance(event, Finished):
+                        key = inflight.pop(event.spec.trial_id)
+                        self._finish(event.spec, event.outcome)
+                        known[key] = {**event.outcome.result, "status": event.outcome.status}
+                        self.progress(Progress(len(todo) - len(pending) - len(inflight),
+                                               len(todo), 0.0, None, None,
+                                               event.outcome.status, phase="final"))
         return [known[k] for k in keys]
 
     def _write_incumbent(self, result: TuneResult) -> Path:
@@ -440,21 +457,15 @@ def tune(scenario: Scenario, scenario_file: Path | None = None, new: bool = Fals
          force: bool = False, progress: ProgressFn | None = None,
          say: Callable[[str], None] = lambda s: None) -> TuneResult:
     """Run (or resume) a scenario end to end; the library form of ``aac-sparse tune``."""
-    run_dir, store, _ = open_run(scenario, new, force)
-    try:
-        tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
-        tuner.prepare_data(say)
-        result = tuner.run()
-        result = tuner.compare(result)
-        from .exports import to_csv
+    from .exports import to_csv
 
+    run_dir, store, _ = open_run(scenario, new, force)
+    tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
+    try:
+        tuner.prepare_data(say)
+        result = tuner.compare(tuner.run())
         to_csv(store, run_dir / "trials.csv")
         return result
-    except UserError:
-        raise
     finally:
+        tuner.close()
         store.close()
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "summary.json").read_text())

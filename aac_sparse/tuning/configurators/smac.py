@@ -50,6 +50,16 @@ def _smac_scenario(cs, objectives: list[str], crash_cost: list[float], out_dir: 
     )
 
 
+def _single_threaded(model):
+    """SMAC's forest predicts with ``n_jobs=-1``: its threads add into one array in varying
+    order, which can flip near-ties in the acquisition between identical runs.  One thread
+    keeps the arithmetic repeatable and leaves the cores to the trials."""
+    opts = getattr(model, "_rf_opts", None)
+    if isinstance(opts, dict) and "n_jobs" in opts:
+        opts["n_jobs"] = 1
+    return model
+
+
 def _value(cost: Cost, outcome: TrialOutcome):
     from smac.runhistory import StatusType, TrialValue
 
@@ -86,7 +96,7 @@ class SmacAC(Configurator):
             # SMAC 2.4 reduces instance features by PCA when training its forest but not
             # when marginalising over instances (an assertion fails); our few features
             # need no reduction.
-            model=AC.get_model(scenario, pca_components=None),
+            model=_single_threaded(AC.get_model(scenario, pca_components=None)),
             initial_design=AC.get_initial_design(scenario, additional_configs=[])
             if n_configs <= 1 else _sobol(scenario, n_configs),
         )
@@ -171,6 +181,7 @@ class SmacGrouped(GroupedConfigurator):
         self.name = "smac-mf" if budgets is not None else "smac-hpo"
         self.smac = facade(scenario, target_function=None, overwrite=True,
                            logging_level=logging.ERROR, intensifier=intensifier,
+                           model=_single_threaded(facade.get_model(scenario)),
                            initial_design=facade.get_initial_design(scenario,
                                                                     n_configs=n_configs))
 
