@@ -24,22 +24,41 @@ app = typer.Typer(help="List and fetch datasets.", no_args_is_help=True)
 console = Console()
 
 _AVAILABLE = {"yes": "[green]yes[/]", "generated": "[green]generated[/]",
-              "generator": "[yellow]generator[/] (files missing)", "no": "[red]no[/]"}
+              "generator": "[yellow]generator[/] (files missing)", "no": "[red]no[/]",
+              "path": "your file"}
 
 
 @app.command("list")
 def list_datasets() -> None:
-    """Show every registered dataset, where it comes from and whether it is here."""
-    table = Table(title="datasets (options: --data-option KEY=VALUE)")
-    for col in ("name", "task", "shape", "classes", "source", "available", "how to get",
-                "options"):
-        table.add_column(col)
+    """Show every registered dataset and whether it is here ('data info NAME' for more)."""
+    table = Table(title="datasets (details and options: aac-sparse data info NAME)")
+    for col in ("name", "what", "here", "how to get"):
+        table.add_column(col, overflow="fold")
     for spec in REGISTRY.values():
         state = spec.availability()
-        table.add_row(spec.name, spec.task, spec.shape, spec.n_classes, spec.source,
-                      _AVAILABLE[state], "" if state in ("yes", "generated") else spec.how_to_get,
-                      "\n".join(f"{k}: {v}" for k, v in spec.options.items()))
+        what = f"{spec.task}, {spec.shape}, {spec.n_classes} classes"
+        table.add_row(spec.name, what, _AVAILABLE[state],
+                      "" if state in ("yes", "generated") else spec.how_to_get)
     console.print(table)
+
+
+@app.command("info")
+def info(name: Annotated[str, typer.Argument(help="dataset name (see 'aac-sparse data list')")]
+         ) -> None:
+    """Where a dataset comes from, its loader options and every place searched for it."""
+    from ..data.places import search_dirs
+    from ..data.registry import get_spec
+
+    spec = get_spec(name)
+    console.print(f"[bold]{spec.name}[/]: {spec.task}, {spec.shape}, {spec.n_classes} classes")
+    console.print(f"source: {spec.source}")
+    console.print(f"here: {_AVAILABLE[spec.availability()]}"
+                  + (f" ({spec.find()})" if spec.find() else ""))
+    console.print(f"how to get: {spec.how_to_get}")
+    if not spec.generated:
+        console.print("searched: " + ", ".join(str(p) for p in search_dirs(spec.name)))
+    for key, meaning in spec.options.items():
+        console.print(f"  --data-option {key}=...  {meaning}")
 
 
 @app.command("fetch")

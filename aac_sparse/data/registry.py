@@ -38,6 +38,7 @@ class DatasetSpec:
     options: dict[str, str] = field(default_factory=dict)
     generated: bool = False
     fallback: bool = False
+    needs_path: bool = False
     loader_name: str = "load"
 
     def loader(self) -> Callable[..., Dataset]:
@@ -52,9 +53,12 @@ class DatasetSpec:
         return mod.find(path)
 
     def availability(self) -> str:
-        """``yes``, ``generated``, ``no`` or ``generator`` (files missing, generator used)."""
+        """``yes``, ``generated``, ``no``, ``generator`` (files missing, generator used) or
+        ``path`` (data the user points to)."""
         if self.generated:
             return "generated"
+        if self.needs_path:
+            return "path"
         if self.find() is not None:
             return "yes"
         return "generator" if self.fallback else "no"
@@ -110,6 +114,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             {"path": "the file", "label_column": "CSV label column (name or index, default -1)",
              "header": "CSV has a header row (default true)",
              "min_class_count": "drop classes with fewer samples (default 2)"},
+            needs_path=True,
         ),
         DatasetSpec("digits", "image classification", "1797 x 64", "10", SKLEARN,
                     "installed with scikit-learn", "generated", generated=True,
