@@ -222,3 +222,22 @@ def test_caller_can_stop_training_after_an_epoch():
     result = train(preset_config("set", hidden=[16], epochs=5, batch_size=16), x, y,
                    on_epoch=lambda row: seen.append(row["epoch"]) or row["epoch"] == 2)
     assert result.status == "stopped" and seen == [1, 2] and len(result.history) == 2
+
+
+def test_one_registry_of_components_agrees_with_config_code_and_spaces():
+    import typing
+
+    from aac_sparse.engine import components
+    from aac_sparse.engine.config import TrainConfig
+    from aac_sparse.engine.pruning import PRUNE_CRITERIA
+    from aac_sparse.engine.regrowth import REGROWERS
+    from aac_sparse.space.definition import BY_NAME
+
+    for kind, entries in components.COMPONENTS.items():
+        field = TrainConfig.model_fields[kind]
+        assert set(typing.get_args(field.annotation)) == set(entries), kind
+        assert all(meaning for meaning in entries.values())
+        if kind in BY_NAME:  # the spaces offer registered names only
+            assert set(BY_NAME[kind].domain) <= set(entries), kind
+    assert set(PRUNE_CRITERIA) == set(components.names("prune"))
+    assert set(REGROWERS) == set(components.names("regrow"))

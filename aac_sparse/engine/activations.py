@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels as K
+from .components import names
 
-ACTIVATIONS = ("relu", "leaky_relu", "all_relu", "srelu")
+ACTIVATIONS = names("activation")
 
 
 class LeakyFamily:

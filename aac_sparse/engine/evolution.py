@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .components import names
 from .kernels import merge_sorted_keys
 from .layers import SparseLayer
 from .regrowth import REGROWERS, GradientSignals
 from .topology import init_weights
 
-REGROW_INITS = ("random", "zero")
+REGROW_INITS = names("regrow_init")
 
 
 @dataclass

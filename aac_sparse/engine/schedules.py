@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-LR_SCHEDULES = ("constant", "cosine", "linear", "step")
+from .components import names
+
+LR_SCHEDULES = names("lr_schedule")
 
 
 def learning_rate(

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DENSITY_DISTRIBUTIONS = ("er", "erk", "uniform")
-WEIGHT_INITS = ("he_uniform", "xavier", "normal")
+from .components import names
+
+DENSITY_DISTRIBUTIONS = names("density_distribution")
+WEIGHT_INITS = names("weight_init")
 
 
 def er_density(epsilon: float, n_in: int, n_out: int) -> float:

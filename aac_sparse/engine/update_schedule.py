@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-ZETA_DECAYS = ("constant", "cosine", "linear")
-UPDATE_MODES = ("epoch", "steps")
+from .components import names
+
+ZETA_DECAYS = names("zeta_decay")
+UPDATE_MODES = names("update_schedule")
 
 
 @dataclass(frozen=True)
