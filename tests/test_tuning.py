@@ -285,3 +285,26 @@ def test_multi_objective_optuna_keeps_a_pareto_front(tmp_path):
     assert all(len(c) == 2 for c in costs)
     for a in costs:  # nobody on the front dominates anybody else on it
         assert not any(b[0] <= a[0] and b[1] <= a[1] and b != a for b in costs)
+
+
+def test_dask_backend_runs_a_scenario_on_a_local_cluster(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        sc = Scenario(**tiny(tmp_path, "random", n_trials=6,
+                             execution={"workers": 2, "backend": "dask",
+                                        "scheduler": cluster.scheduler_address}))
+        result = tune(sc)
+    trials = finished(result.run_dir)
+    assert result.n_trials == 6 and all(t.status == "ok" for t in trials)
+    assert result.comparison and result.incumbent_file.is_file()
+
+
+def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
+    from aac_sparse.errors import UserError
+
+    sc = Scenario(**tiny(tmp_path, "random", n_trials=2,
+                         execution={"backend": "dask", "scheduler": "tcp://127.0.0.1:9"}))
+    with pytest.raises(UserError, match="127.0.0.1:9"):
+        tune(sc)
