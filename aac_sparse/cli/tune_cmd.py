@@ -100,8 +100,9 @@ def _print_result(r: TuneResult) -> None:
         return
     table = Table(title="incumbent vs default (test error on each instance's test split)")
     for col in ("split", "instance", "default", "incumbent", "Δ"):
-        table.add_column(col, justify="right" if col in ("default", "incumbent", "Δ")
-                         else "left")
+        numeric = col in ("default", "incumbent", "Δ")
+        table.add_column(col, justify="right" if numeric else "left",
+                         overflow="ellipsis" if numeric else "fold", no_wrap=numeric)
     means: dict[str, list[tuple[float, float]]] = {"train": [], "test": []}
     for row in r.comparison:
         d, i = row["default_test_error"], row["incumbent_test_error"]

@@ -317,12 +317,10 @@ class Tuner:
                 executor.submit(spec)
                 inflight[spec.trial_id] = (request, spec)
                 room -= 1
-            if not inflight:
-                if asked_nothing or self.configurator.exhausted():
-                    stopped_by = stopped_by or "configurator exhausted"
-                    break
-                continue
-            for event in executor.poll(0.25):
+            if not inflight and (asked_nothing or self.configurator.exhausted()):
+                stopped_by = stopped_by or "configurator exhausted"
+                break
+            for event in executor.poll(0.25):  # waits even when nothing runs (no busy loop)
                 if isinstance(event, Report):
                     self.store.add_report(event.trial_id, event.step, event.value)
                     req = inflight.get(event.trial_id)
