@@ -17,10 +17,12 @@ from . import data_cmd, space_cmd, train_cmd, tune_cmd
 app = typer.Typer(
     name="aac-sparse",
     help=(
-        "Truly sparse training of MLPs (SET, All-ReLU, Importance Pruning) and automated "
-        "configuration of its algorithms.\n\n"
-        "Start with:  aac-sparse data list   then   aac-sparse train --preset set --dataset digits"
+        "Truly sparse training of MLPs (SET, RigL, All-ReLU, Importance Pruning) and "
+        "automated configuration of these algorithms with SMAC3 and Optuna.\n\n"
+        "Start with:  `aac-sparse data list`,  `aac-sparse train --preset set --dataset "
+        "digits`,  `aac-sparse tune --scenario leukemia.yaml`"
     ),
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -20,7 +20,8 @@ from rich.table import Table
 from ..data.fetch import ROUTES, fetch_dataset, fetchable
 from ..data.registry import REGISTRY
 
-app = typer.Typer(help="List and fetch datasets.", no_args_is_help=True)
+app = typer.Typer(help="List and fetch datasets.", no_args_is_help=True,
+                  rich_markup_mode="markdown")
 console = Console()
 
 _AVAILABLE = {"yes": "[green]yes[/]", "generated": "[green]generated[/]",

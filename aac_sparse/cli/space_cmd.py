@@ -14,7 +14,8 @@ from ..io import atomic_write_text
 from ..space.definition import SPACES, get_space
 from ..space.export import FORMATS, export_space
 
-app = typer.Typer(help="Show and export the configuration spaces.", no_args_is_help=True)
+app = typer.Typer(help="Show and export the configuration spaces.", no_args_is_help=True,
+                  rich_markup_mode="markdown")
 console = Console()
 
 SPACE_HELP = f"space: {', '.join(SPACES)}"

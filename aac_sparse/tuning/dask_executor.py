@@ -18,6 +18,7 @@ report the same steps twice, but it still produces exactly one ``Finished``.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -273,10 +274,8 @@ class DaskExecutor(Executor):
 
     def _close_client(self) -> None:
         if self._own_client:
-            try:
+            with contextlib.suppress(Exception):  # closing a lost connection may fail
                 self.client.close(timeout=5)
-            except Exception:
-                pass
 
     def _drain_reports(self) -> list[tuple[int, int, float]]:
         try:

@@ -34,6 +34,7 @@ to usable cores // n_workers (at least 1) unless the parent's environment alread
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -260,10 +261,8 @@ class _Worker:
         for proc in [self.ps, *self.descendants]:
             if proc is None:
                 continue
-            try:
+            with contextlib.suppress(psutil.Error):  # it may have exited meanwhile
                 total += proc.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def kill(self) -> int | None:
@@ -274,19 +273,13 @@ class _Worker:
                 kids = self.ps.children(recursive=True)
             except psutil.Error:
                 kids = list(self.descendants)
-        try:
+        with contextlib.suppress(OSError):  # already gone
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             self.proc.kill()
-        except OSError:
-            pass
         for kid in kids:
-            try:
+            with contextlib.suppress(psutil.Error):
                 kid.kill()
-            except psutil.Error:
-                pass
         return self.reap(5.0)
 
     def reap(self, timeout: float) -> int | None:

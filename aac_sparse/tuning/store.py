@@ -26,14 +26,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aac_sparse import __version__
 from aac_sparse.errors import UserError
 from aac_sparse.tuning.trial import STATUSES, TrialOutcome, TrialSpec
-
-if TYPE_CHECKING:
-    pass
 
 STORE_FILENAME = "trials.sqlite"
 SCHEMA_VERSION = 1

@@ -236,16 +236,11 @@ class GroupedConfigurator(Configurator):
                 self._record(group, t.instance, t.cost, t.outcome)
 
     def incumbents(self) -> list[Proposal]:
-        done = [Proposal(g.config, mean_cost(list(g.results.values())), len(g.results))
-                for g in self.closed if g.complete and not g.pruned]
-        if not done:
-            return []
-        top = max(p.n_instances for p in done)
-        best_budget = [p for p in done if p.n_instances == top]
-        budgets = {g.budget for g in self.closed if g.complete and not g.pruned}
-        high = max((b for b in budgets if b is not None), default=None)
-        if high is not None:
-            at_high = [Proposal(g.config, mean_cost(list(g.results.values())), len(g.results))
-                       for g in self.closed if g.complete and not g.pruned and g.budget == high]
-            best_budget = at_high or best_budget
-        return pareto(best_budget)
+        """The best complete configurations at the highest budget any reached (a Pareto
+        front for several objectives); pruned ones do not compete."""
+        done = [g for g in self.closed if g.complete and not g.pruned]
+        budgets = [g.budget for g in done if g.budget is not None]
+        if budgets:
+            done = [g for g in done if g.budget == max(budgets)]
+        return pareto([Proposal(g.config, mean_cost(list(g.results.values())),
+                                len(g.results)) for g in done])
