@@ -113,3 +113,23 @@ def test_real_fashion_mnist_when_present():
     assert data.x.shape == (60000, 784) and data.test_x.shape == (10000, 784)
     assert np.bincount(data.y).tolist() == [6000] * 10
     assert np.bincount(data.test_y).tolist() == [1000] * 10
+
+
+def test_exit_codes_reach_the_shell_diverged_run_and_interrupt(tmp_path):
+    res = cli("train", "--preset", "set", "--dataset", "digits", "--hidden", "32",
+              "--epochs", "3", "--set", "lr=1000000", "--set", "momentum=0", "--set",
+              "dropout=0", "-o", str(tmp_path / "run"))
+    assert res.returncode == 3 and "diverged" in res.stdout
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "aac_sparse", "train", "--dataset",
+                             "synthetic", "--data-option", "n_samples=4000", "--epochs", "200",
+                             "--hidden", "256,256", "-o", str(tmp_path / "long")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "long" / "metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err

@@ -38,17 +38,31 @@ app.add_typer(space_cmd.app, name="space")
 err_console = Console(stderr=True)
 
 
+INTERRUPTED = 130
+
+
+def _interrupted() -> None:
+    err_console.print("[yellow]interrupted[/] (a tuning run continues where it stopped "
+                      "when you run the same command again)")
+    sys.exit(INTERRUPTED)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode Typer *returns* the exit code of typer.Exit, and turns
+        # Ctrl-C into a returned 130: both must become the process's exit status.
+        code = app(standalone_mode=False)
+        if code == INTERRUPTED:
+            _interrupted()
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True,
                           soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
