@@ -26,13 +26,14 @@ from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text, plain
 from ..space.definition import BY_NAME, SPACES, get_space, to_train_config
 from .configurators import Configurator, Proposal, ReplayedTrial, TrialRequest, make_configurator
+from .evaluation import Evaluator, Job, record_outcome
 from .executor import Executor, Finished, LocalExecutor, Report
+from .runlock import RunLock
 from .scenario import Scenario, scenario_diff
 from .store import META_CONFIGSPACE, META_OBJECTIVES, TrialStore
 from .trial import TrialOutcome, TrialSpec, config_id
 
 TARGET = "aac_sparse.target:target"
-OK_STATUSES = ("ok", "pruned")
 
 
 # -- run directories ------------------------------------------------------------------
@@ -122,17 +123,6 @@ def default_crash_costs(scenario: Scenario, train: InstanceSet) -> dict[str, flo
     return {o: costs[o] for o in scenario.objectives}
 
 
-def objectives_of(result: dict[str, Any], status: str, objectives: list[str],
-                  crash: dict[str, float]) -> dict[str, float]:
-    """Objective values of a trial; a failed trial or a missing value costs the crash cost."""
-    out = {}
-    for o in objectives:
-        v = result.get(o)
-        ok = status in OK_STATUSES and isinstance(v, int | float) and math.isfinite(v)
-        out[o] = float(v) if ok else crash[o]
-    return out
-
-
 # -- progress --------------------------------------------------------------------------
 
 @dataclass
@@ -211,7 +201,10 @@ class Tuner:
                 META_CONFIGSPACE: self.cs.to_serialized_dict(),
                 META_OBJECTIVES: [{"name": o, "direction": "minimize"} for o in s.objectives],
                 "crash_cost": self.crash, "package_version": __version__,
-                "train_instances": self.train.ids, "test_instances": self.test.ids}
+                "train_instances": self.train.ids, "test_instances": self.test.ids,
+                "instance_features": {i.id: i.features() for i in [*self.train, *self.test]},
+                "configurator": s.configurator.name,
+                "execution": s.execution.model_dump()}
         for key, value in meta.items():
             self.store.set_meta(key, value)
 
@@ -239,10 +232,6 @@ class Tuner:
             self.fixed.get("epochs"))
 
     # -- helpers --------------------------------------------------------------------------
-    def _cost(self, objectives: dict[str, float]) -> float | list[float]:
-        values = [objectives[o] for o in self.objectives]
-        return values[0] if len(values) == 1 else values
-
     def _space_part(self, config: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in config.items() if k in self.cs}
 
@@ -342,6 +331,9 @@ class Tuner:
             self.store.mark_interrupted()
         self.store.set_meta("elapsed_s", elapsed())
         incumbents = self.configurator.incumbents()
+        self.store.set_meta("incumbents", [
+            {"config_id": config_id(self._full_config(p.config)), "cost": p.cost,
+             "n_instances": p.n_instances} for p in incumbents])
         result = TuneResult(self.run_dir, n_done, dict(statuses), incumbents,
                             resumed=resumed or bool(interrupted), stopped_by=stopped_by)
         return result
@@ -358,10 +350,7 @@ class Tuner:
         return True
 
     def _finish(self, spec: TrialSpec, outcome: TrialOutcome) -> float | list[float]:
-        objectives = objectives_of(outcome.result, outcome.status, self.objectives, self.crash)
-        cost = self._cost(objectives)
-        self.store.finish_trial(spec.trial_id, outcome, objectives, cost)
-        return cost
+        return record_outcome(self.store, spec, outcome, self.objectives, self.crash)[1]
 
     def _best(self) -> float | None:
         if self.configurator is None:
@@ -388,46 +377,34 @@ class Tuner:
                 for name, cfg in (("default", default), ("incumbent", incumbent))]
         outcomes = self._evaluate([(cfg, inst, seed, budget) for _, cfg, inst, _ in jobs])
         rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for (name, _, inst, split), res in zip(jobs, outcomes, strict=True):
+        for (name, _, inst, split), (res, trial_id) in zip(jobs, outcomes, strict=True):
             row = rows.setdefault((inst.id, split), {"instance": inst.id, "split": split})
             row[f"{name}_val_error"] = res.get("val_error", math.nan)
             row[f"{name}_test_error"] = res.get("test_error", math.nan)
             row[f"{name}_status"] = res.get("status", "crashed")
+            row[f"{name}_trial"] = trial_id
         result.comparison = list(rows.values())
+        # What the analysis reads back: which trials answer the comparison.
+        self.store.set_meta("final_comparison", {
+            "default": config_id(default), "incumbent": config_id(incumbent), "seed": seed,
+            "budget": budget, "rows": result.comparison})
         result.incumbent_file = self._write_incumbent(result)
         return result
 
-    def _evaluate(self, jobs: list[tuple[dict, Instance, int, float | None]]) -> list[dict]:
-        """Results of ``(config, instance, seed, budget)`` jobs: from the store when already
-        run with exactly these settings, else run now (origin 'final'); identical jobs
-        run once."""
-        keys = [(config_id(cfg), inst.id, seed, budget) for cfg, inst, seed, budget in jobs]
-        known = {(t.config_id, t.instance, t.seed, t.budget): {**t.result, "status": t.status}
-                 for t in self.store.completed()
-                 if t.status == "ok" and "test_error" in (t.result or {})}
-        todo = {k: job for k, job in zip(keys, jobs, strict=True) if k not in known}
-        if todo:
-            executor = self.executor()
-            pending = list(todo)
-            inflight: dict[int, tuple] = {}
-            while pending or inflight:
-                while pending and min(executor.free_slots(),
-                                      executor.n_slots - len(inflight)) > 0:
-                    key = pending.pop(0)
-                    cfg, inst, seed, budget = todo[key]
-                    spec = TrialSpec(self.store.next_trial_id(), cfg, inst.id, seed, budget)
-                    self.store.start_trial(spec, "final", host=socket.gethostname())
-                    executor.submit(spec)
-                    inflight[spec.trial_id] = key
-                for event in executor.poll(0.25):
-                    if isinstance(event, Finished):
-                        key = inflight.pop(event.spec.trial_id)
-                        self._finish(event.spec, event.outcome)
-                        known[key] = {**event.outcome.result, "status": event.outcome.status}
-                        self.progress(Progress(len(todo) - len(pending) - len(inflight),
-                                               len(todo), 0.0, None, None,
-                                               event.outcome.status, phase="final"))
-        return [known[k] for k in keys]
+    def _evaluate(self, jobs: list[tuple[dict, Instance, int, float | None]]
+                  ) -> list[tuple[dict, int]]:
+        """Results (with the answering trial's id) of ``(config, instance, seed, budget)``
+        jobs: from the store when an ``ok`` trial ran exactly these settings, else run now
+        (origin 'final'); identical jobs run once."""
+        def progress(done: int, total: int, status: str) -> None:
+            self.progress(Progress(done, total, 0.0, None, None, status, phase="final"))
+
+        evaluator = Evaluator(self.store, self.executor, self.objectives, self.crash, "final",
+                              reuse=lambda t: t.status == "ok" and "test_error" in t.result,
+                              progress=progress)
+        answers = evaluator.run([Job(cfg, inst.id, seed, budget)
+                                 for cfg, inst, seed, budget in jobs])
+        return [({**a.result, "status": a.status}, a.trial_id) for a in answers]
 
     def _write_incumbent(self, result: TuneResult) -> Path:
         import yaml
@@ -458,12 +435,15 @@ def tune(scenario: Scenario, scenario_file: Path | None = None, new: bool = Fals
     from .exports import to_csv
 
     run_dir, store, _ = open_run(scenario, new, force)
-    tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
     try:
-        tuner.prepare_data(say)
-        result = tuner.compare(tuner.run())
-        to_csv(store, run_dir / "trials.csv")
-        return result
+        with RunLock(run_dir, "tune"):
+            tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
+            try:
+                tuner.prepare_data(say)
+                result = tuner.compare(tuner.run())
+                to_csv(store, run_dir / "trials.csv")
+                return result
+            finally:
+                tuner.close()
     finally:
-        tuner.close()
         store.close()

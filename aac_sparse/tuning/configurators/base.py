@@ -14,11 +14,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from ...costs import Cost, mean_cost
+from ...costs import pareto as pareto_front
 from ..trial import TrialOutcome, config_id
-
-Cost = float | list[float]
 
 
 @dataclass
@@ -84,22 +82,9 @@ class Configurator(ABC):
         return False
 
 
-def mean_cost(costs: list[Cost]) -> Cost:
-    """Per-objective mean of several instances' costs."""
-    arr = np.asarray(costs, dtype=float)
-    mean = arr.mean(axis=0)
-    return float(mean) if arr.ndim == 1 else [float(m) for m in mean]
-
-
-def dominates(a: Cost, b: Cost) -> bool:
-    a_, b_ = np.atleast_1d(a), np.atleast_1d(b)
-    return bool(np.all(a_ <= b_) and np.any(a_ < b_))
-
-
 def pareto(proposals: list[Proposal]) -> list[Proposal]:
     """Proposals no other proposal dominates, best first objective first."""
-    front = [p for p in proposals if not any(dominates(q.cost, p.cost) for q in proposals)]
-    return sorted(front, key=lambda p: np.atleast_1d(p.cost)[0])
+    return pareto_front(proposals, lambda p: p.cost)
 
 
 @dataclass

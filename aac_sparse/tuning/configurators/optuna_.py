@@ -21,8 +21,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ...costs import mean_cost
 from ...errors import ConfigError
-from .base import Group, GroupedConfigurator, TrialRequest, mean_cost
+from .base import Group, GroupedConfigurator, TrialRequest
 
 SAMPLERS = ("tpe", "nsga2", "motpe", "random")
 PRUNERS = ("auto", "none", "median", "hyperband", "wilcoxon")

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ...costs import mean_cost
 from ..trial import TrialOutcome
 from .base import (
     Configurator,
@@ -30,7 +31,6 @@ from .base import (
     Proposal,
     ReplayedTrial,
     TrialRequest,
-    mean_cost,
     pareto,
 )
 
