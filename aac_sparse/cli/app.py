@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from ..errors import UserError
-from . import data_cmd, space_cmd, train_cmd, tune_cmd
+from . import analysis_cmd, data_cmd, space_cmd, train_cmd, tune_cmd
 
 app = typer.Typer(
     name="aac-sparse",
@@ -20,7 +20,8 @@ app = typer.Typer(
         "Truly sparse training of MLPs (SET, RigL, All-ReLU, Importance Pruning) and "
         "automated configuration of these algorithms with SMAC3 and Optuna.\n\n"
         "Start with:  `aac-sparse data list`,  `aac-sparse train --preset set --dataset "
-        "digits`,  `aac-sparse tune --scenario leukemia.yaml`"
+        "digits`,  `aac-sparse tune --scenario leukemia.yaml`,  `aac-sparse report "
+        "runs/leukemia`"
     ),
     rich_markup_mode="markdown",
     no_args_is_help=True,
@@ -32,6 +33,9 @@ app.command("train")(train_cmd.train)
 app.command("presets")(train_cmd.presets)
 app.command("tune")(tune_cmd.tune_command)
 app.command("scenarios")(tune_cmd.scenarios_command)
+app.command("report")(analysis_cmd.report_command)
+app.command("importance")(analysis_cmd.importance_command)
+app.command("ablate")(analysis_cmd.ablate_command)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(space_cmd.app, name="space")
 

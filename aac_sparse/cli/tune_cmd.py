@@ -117,6 +117,7 @@ def _print_result(r: TuneResult) -> None:
     console.print(f"incumbent written to [bold]{r.incumbent_file}[/] "
                   f"(aac-sparse train --config {r.incumbent_file} --dataset ...)")
     console.print(f"all trials: {r.run_dir / 'trials.sqlite'} (also trials.csv)")
+    console.print(f"which components matter: [bold]aac-sparse report {r.run_dir}[/]")
 
 
 def scenarios_command() -> None:

@@ -73,6 +73,31 @@ def with_values(cs, config: Mapping[str, Any], changes: Mapping[str, Any],
     return complete(cs, merged, fill)
 
 
+def in_space(cs, values: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``values`` (which may hold settings outside the space) as a valid configuration of
+    ``cs``: active parameters only; a ValueError says what does not fit."""
+    from ConfigSpace import Constant
+
+    problems = []
+    for name in cs.keys():
+        hp = cs[name]
+        if name not in values:
+            continue
+        if isinstance(hp, Constant):
+            if values[name] != hp.value:
+                problems.append(f"{name} is fixed to {hp.value!r} in this space, "
+                                f"{what} has {values[name]!r}")
+        elif not hp.legal_value(values[name]):
+            problems.append(f"{name}={values[name]!r} is outside its domain")
+    config = complete(cs, values, lambda name: cs[name].default_value)
+    if not problems and is_forbidden(cs, config):
+        problems.append("it is a forbidden combination")
+    if problems:
+        raise ValueError(f"{what} is not a configuration of this run's space: "
+                         + "; ".join(problems))
+    return config
+
+
 @dataclass(frozen=True)
 class Change:
     """One ablation step: ``names`` set to the target's values; ``moved`` lists children
@@ -115,3 +140,52 @@ def _change(cs, current: Mapping[str, Any], target: Mapping[str, Any],
     config = with_values(cs, current, {n: target[n] for n in names}, target)
     moved = tuple(n for n in cs.keys() if n not in names and (n in config) != (n in current))
     return Change(tuple(names), moved, config)
+
+
+@dataclass
+class PathStep:
+    """A point of an ablation path: step 0 is the source; ``cost`` is its mean over the
+    instances, ``cost_std`` the spread over them, ``share`` its part of the total change."""
+
+    step: int
+    change: Change | None
+    config: dict[str, Any]
+    cost: float
+    cost_std: float
+    share: float = float("nan")
+
+    def values(self, cs) -> str:
+        """The values this step set (children it switched on included)."""
+        if self.change is None:
+            return ""
+        names = [*self.change.names, *(n for n in self.change.moved if n in self.config)]
+        return " + ".join(f"{self.config[n]:.4g}" if isinstance(self.config[n], float)
+                          else str(self.config[n]) for n in names)
+
+
+Choose = Callable[[int, list[Change]], tuple[int, float, float]]
+
+
+def greedy_path(cs, source: Mapping[str, Any], target: Mapping[str, Any],
+                source_cost: tuple[float, float], choose: Choose) -> list[PathStep]:
+    """Fawcett & Hoos's ablation: from ``source``, repeatedly take the candidate change
+    that ``choose(step, candidates)`` picks (it returns the index and the chosen
+    configuration's cost and spread) until ``target`` is reached; shares are filled in."""
+    path = [PathStep(0, None, dict(source), *source_cost)]
+    current = dict(source)
+    while candidates := next_changes(cs, current, target):
+        index, cost, std = choose(len(path), candidates)
+        change = candidates[index]
+        current = change.config
+        path.append(PathStep(len(path), change, dict(current), cost, std))
+    fill_shares(path)
+    return path
+
+
+def fill_shares(path: Sequence[PathStep]) -> None:
+    """Each step's share of the total improvement from the source to the last step
+    (they sum to 1; NaN when source and end cost the same)."""
+    total = path[0].cost - path[-1].cost
+    path[0].share = 0.0
+    for prev, step in zip(path, path[1:], strict=False):
+        step.share = (prev.cost - step.cost) / total if total != 0 else float("nan")

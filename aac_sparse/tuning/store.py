@@ -337,6 +337,18 @@ class TrialStore:
             self._check_open()
             yield self._conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[TrialStore]:
+        """Reads inside this block all see one state of the file, even while the tuner
+        writes (one read transaction); for reports that combine meta and trials."""
+        with self._lock:
+            self._check_open()
+            self._conn.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                self._conn.execute("COMMIT")
+
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError(f"trial store {self.path} is closed")

@@ -77,6 +77,19 @@ def _free_dir(run_dir: Path) -> Path:
     return candidate
 
 
+def make_executor(scenario: Scenario) -> Executor:
+    """The worker pool a scenario asks for (local processes or a Dask cluster), with its
+    per-trial limits, running the real target function."""
+    limits = dict(wall_time=scenario.budget.trial_wall_time,
+                  memory_mb=scenario.budget.trial_memory_mb)
+    execution = scenario.execution
+    if execution.backend == "dask":
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(TARGET, execution.scheduler, n_slots=execution.workers, **limits)
+    return LocalExecutor(TARGET, n_workers=execution.workers, **limits)
+
+
 # -- the search space and the costs -------------------------------------------------------
 
 def space_for(scenario: Scenario, scenario_file: Path | None = None):
@@ -210,15 +223,10 @@ class Tuner:
 
     def _make_executor(self) -> Executor:
         s = self.scenario
-        limits = dict(wall_time=s.budget.trial_wall_time, memory_mb=s.budget.trial_memory_mb)
         if self.executor_factory is not None:
-            return self.executor_factory(**limits)
-        if s.execution.backend == "dask":
-            from .dask_executor import DaskExecutor
-
-            return DaskExecutor(TARGET, s.execution.scheduler, n_slots=s.execution.workers,
-                                **limits)
-        return LocalExecutor(TARGET, n_workers=s.execution.workers, **limits)
+            return self.executor_factory(wall_time=s.budget.trial_wall_time,
+                                         memory_mb=s.budget.trial_memory_mb)
+        return make_executor(s)
 
     def _make_configurator(self) -> Configurator:
         s = self.scenario
