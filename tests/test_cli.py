@@ -133,3 +133,17 @@ def test_exit_codes_reach_the_shell_diverged_run_and_interrupt(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def test_ctrl_c_inside_a_numba_kernel_counts_as_an_interrupt():
+    """Ctrl-C landing in compiled code surfaces as SystemError (context: the interrupt)."""
+    from aac_sparse.cli.app import _caused_by_interrupt
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set")  # noqa: B904, E501
+    except SystemError as exc:
+        assert _caused_by_interrupt(exc)
+    assert not _caused_by_interrupt(SystemError("a real bug"))

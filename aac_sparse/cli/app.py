@@ -51,6 +51,19 @@ def _interrupted() -> None:
     sys.exit(INTERRUPTED)
 
 
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """True when Ctrl-C is behind ``exc``: a KeyboardInterrupt that lands inside a Numba
+    kernel surfaces as a SystemError whose context is the KeyboardInterrupt."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -78,4 +91,6 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        if _caused_by_interrupt(exc):
+            _interrupted()
         raise
