@@ -51,20 +51,28 @@ def true_cost(cs, config: dict, instance: str, rng: np.random.Generator | None =
     return float(cost)
 
 
+def true_size(cs, config: dict) -> float:
+    """A second objective for multi-objective stores: grows with ``zeta`` only."""
+    return float(1000.0 * (1.0 + cs["zeta"].to_vector(config["zeta"])))
+
+
 def make_store(run_dir: Path, n_configs: int = 150, seed: int = 0, noise: float = 0.005,
-               final: bool = True) -> Path:
-    """Write a run directory with ``n_configs`` x 3 tuning trials; returns it."""
+               final: bool = True, objectives: tuple[str, ...] = ("val_error",)) -> Path:
+    """Write a run directory with ``n_configs`` x 3 tuning trials; returns it.  With
+    ``objectives=("val_error", "n_params")`` the second objective is :func:`true_size`."""
     cs = space()
     cs.seed(seed)
     rng = np.random.default_rng(seed)
     default = dict(cs.get_default_configuration())
-    configs = [default] + [dict(c) for c in cs.sample_configuration(n_configs - 1)]
+    sampled = cs.sample_configuration(n_configs - 1) if n_configs > 2 else \
+        [cs.sample_configuration()] * (n_configs - 1)
+    configs = [default] + [dict(c) for c in sampled]
     store = TrialStore(run_dir)
     store.set_meta(META_CONFIGSPACE, cs.to_serialized_dict())
-    store.set_meta(META_OBJECTIVES, [{"name": "val_error", "direction": "minimize"}])
+    store.set_meta(META_OBJECTIVES, [{"name": o, "direction": "minimize"} for o in objectives])
     store.set_meta("train_instances", TRAIN)
     store.set_meta("test_instances", TEST)
-    store.set_meta("crash_cost", {"val_error": 1.0})
+    store.set_meta("crash_cost", {"val_error": 1.0, "n_params": 1e6})
     store.set_meta("scenario", {"name": "synthetic", "fixed": FIXED})
     clock = [time.time() - 10_000.0]
 
@@ -73,9 +81,11 @@ def make_store(run_dir: Path, n_configs: int = 150, seed: int = 0, noise: float 
         full = {**config, **FIXED}
         store.start_trial(TrialSpec(tid, full, instance, 0, None), origin)
         start, clock[0] = clock[0], clock[0] + 1.0
-        result = {"val_error": cost, "test_error": cost + 0.01, "status": "ok"}
-        store.finish_trial(tid, TrialOutcome("ok", result, "", start, clock[0]),
-                           {"val_error": cost}, cost)
+        values = {"val_error": cost, "n_params": true_size(cs, config)}
+        values = {o: values[o] for o in objectives}
+        result = {**values, "test_error": cost + 0.01, "status": "ok"}
+        store.finish_trial(tid, TrialOutcome("ok", result, "", start, clock[0]), values,
+                           cost if len(values) == 1 else list(values.values()))
         return tid
 
     means = {}
