@@ -11,7 +11,7 @@ import numpy as np
 
 from ..tuning.store import StoredTrial
 from ..tuning.trial import STATUSES
-from .rundata import FINAL, Run, best_config
+from .rundata import FINAL, Run
 from .stats import Paired, paired
 
 
@@ -110,25 +110,29 @@ class TrajectoryPoint:
 
 
 def trajectory(run: Run, objective: str) -> list[TrajectoryPoint]:
-    """After each finished tuning trial (in the order they ended): the incumbent so far,
-    i.e. the lowest mean cost among configurations run on the most instances, at the
-    highest budget."""
+    """After each finished tuning trial (in the order they ended): the incumbent so far.
+
+    As in racing configurators, a challenger replaces the incumbent only once it has run
+    on at least as many instances and its mean cost is lower, so a configuration that has
+    run on more instances than every other one does not win by that alone."""
     trials = sorted(run.finished(), key=lambda t: (t.end or 0.0, t.trial_id))
     if not trials:
         return []
     t0 = min(t.start or t.created for t in trials)
-    budget = run.budget()
     modelled = {t.trial_id for t in run.model_trials()}
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     costs: dict[str, tuple[float, int]] = {}
+    inc: str | None = None
     out = []
     for k, t in enumerate(trials, 1):
-        if t.trial_id in modelled and t.budget == budget:
+        if t.trial_id in modelled:
             per[t.config_id][t.instance].append(run.objective_values(t, objective))
             by_inst = per[t.config_id]
             costs[t.config_id] = (float(np.mean([np.mean(v) for v in by_inst.values()])),
                                   len(by_inst))
-        inc = best_config(costs)
+            n_inc = costs[inc][1] if inc is not None else 0
+            inc = min((c for c, (_, n) in costs.items() if n >= n_inc),
+                      key=lambda c: (costs[c][0], c))
         out.append(TrajectoryPoint(k, float((t.end or t0) - t0),
                                    costs[inc][0] if inc else math.nan, inc))
     return out

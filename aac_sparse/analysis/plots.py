@@ -119,21 +119,24 @@ def trajectory(points: Sequence[TrajectoryPoint], ylabel: str) -> bytes:
 
 
 def ecdf(costs: dict[str, np.ndarray], xlabel: str) -> bytes:
-    """Empirical CDF of the tuning trials' costs, all of them and by status."""
+    """Empirical CDF of the tuning trials' costs: all of them, and the ``ok`` ones alone
+    (failed trials sit at their crash cost)."""
     fig = _figure(3.4)
     ax = fig.add_subplot()
     every = np.sort(np.concatenate(list(costs.values()))) if costs else np.zeros(0)
-    if len(every):
-        ax.step(every, np.arange(1, len(every) + 1) / len(every), where="post", color="black",
-                label=f"all ({len(every)})")
-    for status, values in sorted(costs.items()):
-        if len(values) and len(costs) > 1:
-            ax.step(values, np.arange(1, len(values) + 1) / len(every), where="post",
-                    color=COLORS.get(status), label=f"{status} ({len(values)})")
+    n = len(every)
+    if n:
+        ax.step(every, np.arange(1, n + 1) / n, where="post", color="black",
+                label=f"all trials ({n})")
+    ok = costs.get("ok", np.zeros(0))
+    failed = ", ".join(f"{s} {len(v)}" for s, v in sorted(costs.items()) if s != "ok")
+    if len(ok) and failed:
+        ax.step(ok, np.arange(1, len(ok) + 1) / n, where="post", color=COLORS["ok"],
+                label=f"ok ({len(ok)}); the rest ({failed}) at their crash cost")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("fraction of trials with cost ≤ x")
     ax.set_title("cost distribution of the tuning trials (ECDF)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     return _png(fig)
 
