@@ -159,13 +159,14 @@ def test_target_reports_each_epoch_and_can_be_pruned(tiny_instance):
                     "train_time": full["train_time"], "wall_time": full["wall_time"]}
 
 
-def test_target_turns_failures_into_statuses(tiny_instance):
+def test_target_reports_divergence_and_lets_errors_reach_the_worker(tiny_instance):
     cfg = {**dict(get_space("meta").get_default_configuration()), **TINY}
-    bad = target({**cfg, "lr": -1.0}, tiny_instance, seed=0, budget=1)
-    assert bad["status"] == "crashed" and "lr" in bad["message"]
+    with pytest.raises(ConfigError, match="lr"):
+        target({**cfg, "lr": -1.0}, tiny_instance, seed=0, budget=1)
     boom = target({**cfg, "lr": 1e6, "momentum": 0.0, "dropout": 0.0}, tiny_instance, seed=0,
                   budget=5)
     assert boom["status"] == "diverged" and math.isnan(boom["val_error"])
-    missing = target(cfg, "synthetic?n_samples=-5", seed=0, budget=1)
-    assert missing["status"] == "crashed" and missing["message"]
+    assert "loss" in boom["message"]
+    with pytest.raises(Exception, match="n_samples"):
+        target(cfg, "synthetic?n_samples=-5", seed=0, budget=1)
     assert plain(np.str_("x")) == "x" and plain([np.int64(2)]) == [2]

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aac_sparse.errors import ConfigError
+from aac_sparse.errors import ConfigError, UserError
+from aac_sparse.tuning.checks import check_scenario
 from aac_sparse.tuning.executor import LocalExecutor
 from aac_sparse.tuning.scenario import Scenario, load_scenario
 from aac_sparse.tuning.store import TrialStore
@@ -117,7 +118,10 @@ def _cli(*args, env=None):
 def _count_done(store_file: Path) -> int:
     if not store_file.exists():
         return 0
-    store = TrialStore.open_readonly(store_file)
+    try:
+        store = TrialStore.open_readonly(store_file)
+    except UserError:  # the tuner is creating it this very moment
+        return 0
     try:
         return len(store.completed(origin="configurator"))
     finally:
@@ -219,7 +223,7 @@ def test_malformed_scenarios_give_clear_errors(tmp_path, text, needle):
     file = tmp_path / "bad.yaml"
     file.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_scenario(file)
+        check_scenario(*load_scenario(file), prepare=False)
     assert needle in str(info.value) and str(file) in str(info.value)
 
 
@@ -306,5 +310,7 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
 
     sc = Scenario(**tiny(tmp_path, "random", n_trials=2,
                          execution={"backend": "dask", "scheduler": "tcp://127.0.0.1:9"}))
+    t0 = time.time()
     with pytest.raises(UserError, match="127.0.0.1:9"):
         tune(sc)
+    assert time.time() - t0 < 5.0 and not (tmp_path / "run").exists()  # nothing written

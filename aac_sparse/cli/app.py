@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import UserError
 from . import analysis_cmd, data_cmd, space_cmd, train_cmd, tune_cmd
@@ -64,18 +65,34 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
     return False
 
 
+def _click_exception_types() -> tuple[type, ...]:
+    """Click's exception class and Typer's bundled copy of it (Typer >= 0.2x raises its
+    own), so a usage error from either is recognised."""
+    import click
+
+    types: list[type] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # an older Typer that uses click itself
+        pass
+    else:
+        types.append(TyperClickException)
+    return tuple(types)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         # Outside standalone mode Typer *returns* the exit code of typer.Exit, and turns
         # Ctrl-C into a returned 130: both must become the process's exit status.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="aac-sparse")
         if code == INTERRUPTED:
             _interrupted()
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True,
+        # The message may echo the user's text: print it literally, never as markup.
+        err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False,
                           soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -85,12 +102,12 @@ def main() -> None:
     except typer.Abort:
         err_console.print("[yellow]aborted[/]")
         sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:  # usage errors arrive here in standalone_mode=False
+        if isinstance(exc, _click_exception_types()):
+            exc.show()  # the usage line, a hint and the message
             sys.exit(exc.exit_code)
         if _caused_by_interrupt(exc):
             _interrupted()
+        err_console.print("[bold red]internal error[/] — this is a bug in aac-sparse, not "
+                          "in your input; please report it with the traceback below:")
         raise

@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..io import atomic_write_text
 from ..space.definition import SPACES, get_space
-from ..space.export import FORMATS, export_space
+from ..space.formats import FORMATS
 
 app = typer.Typer(help="Show and export the configuration spaces.", no_args_is_help=True,
                   rich_markup_mode="markdown")
@@ -62,6 +61,9 @@ def export(
                                                 help="file to write [default: stdout]")] = None,
 ) -> None:
     """Write a space for ConfigSpace/SMAC (json, yaml, pcs), irace or Optuna (Python)."""
+    from ..io import atomic_write_text
+    from ..space.export import export_space
+
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     text = export_space(_space(space), fmt)

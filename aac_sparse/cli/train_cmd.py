@@ -10,12 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config_files import build_config, parse_assignment
-from ..data.prepare import split_dataset
-from ..data.registry import load_dataset
 from ..engine.config import PRESETS, TrainConfig
 from ..errors import ConfigError
-from ..training_run import run_training
 from .progress import progress_bar
 
 console = Console()
@@ -55,6 +51,11 @@ def train(
     Settings are taken from the preset, then the config file, then --set and the other
     options.  Run 'aac-sparse presets' for the presets; settings are listed there too.
     """
+    from ..config_files import build_config, parse_assignment
+    from ..data.prepare import split_dataset
+    from ..data.registry import load_dataset
+    from ..training_run import run_training
+
     overrides = dict(parse_assignment(s) for s in (set_ or []))
     if hidden is not None:
         try:

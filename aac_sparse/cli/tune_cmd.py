@@ -8,13 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..tuning.configurators import CONFIGURATORS
-from ..tuning.scenario import bundled, bundled_dir, load_scenario
-from ..tuning.tuner import Progress as TuneProgress
-from ..tuning.tuner import TuneResult, tune
 from .progress import progress_bar
 
 console = Console()
@@ -49,21 +46,23 @@ def tune_command(
     """
     if new and force:
         raise ConfigError("--new and --force exclude each other")
+    from ..tuning.checks import check_scenario, with_overrides
+    from ..tuning.configurators import CONFIGURATORS
+    from ..tuning.scenario import load_scenario
+    from ..tuning.tuner import tune
+
     sc, file = load_scenario(scenario)
-    budget = sc.budget.model_copy(update={k: v for k, v in
-                                          (("n_trials", n_trials), ("wall_time", wall_time))
-                                          if v is not None})
-    execution = sc.execution.model_copy(update={"workers": workers or sc.execution.workers})
-    sc = sc.model_copy(update={"budget": budget, "execution": execution,
-                               "output": str(output) if output else sc.output})
-    console.print(f"[bold]{sc.name}[/]: {CONFIGURATORS[sc.configurator.name]}; space "
-                  f"{sc.space}; {len(sc.train_instances())} training and "
-                  f"{len(sc.test_instances())} test instance(s); objectives "
+    sc = with_overrides(sc, n_trials=n_trials, wall_time=wall_time, workers=workers,
+                        output=output)
+    checked = check_scenario(sc, file, prepare=False)  # fast: no data is loaded yet
+    console.print(f"[bold]{sc.name}[/]: {CONFIGURATORS[sc.configurator.name].description}; "
+                  f"space {escape(sc.space)}; {len(checked.train)} training and "
+                  f"{len(checked.test)} test instance(s); objectives "
                   f"{', '.join(sc.objectives)}; {sc.execution.workers} worker(s)")
     bar = progress_bar(console)
     tasks: dict[str, int] = {}
 
-    def on_progress(p: TuneProgress) -> None:
+    def on_progress(p) -> None:
         if p.phase == "final":
             if "final" not in tasks:
                 tasks["final"] = bar.add_task("incumbent vs default", total=p.total, info="")
@@ -91,10 +90,10 @@ def _fmt(x) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
-def _print_result(r: TuneResult) -> None:
+def _print_result(r) -> None:
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(r.statuses.items()))
     console.print(f"[bold green]done[/]: {r.n_trials} trials ({statuses}); stopped by "
-                  f"{r.stopped_by or 'budget'}; run directory {r.run_dir}")
+                  f"{r.stopped_by or 'budget'}; run directory {escape(str(r.run_dir))}")
     if not r.incumbents:
         console.print("[yellow]no configuration finished; nothing to compare[/]")
         return
@@ -107,26 +106,29 @@ def _print_result(r: TuneResult) -> None:
     for row in r.comparison:
         d, i = row["default_test_error"], row["incumbent_test_error"]
         means[row["split"]].append((d, i))
-        table.add_row(row["split"], row["instance"], _fmt(d), _fmt(i), _fmt(i - d))
+        table.add_row(row["split"], escape(row["instance"]), _fmt(d), _fmt(i), _fmt(i - d))
     for split, pairs in means.items():
         if pairs:
             d = sum(p[0] for p in pairs) / len(pairs)
             i = sum(p[1] for p in pairs) / len(pairs)
             table.add_row(f"[bold]{split} mean[/]", "", _fmt(d), _fmt(i), _fmt(i - d))
     console.print(table)
-    console.print(f"incumbent written to [bold]{r.incumbent_file}[/] "
-                  f"(aac-sparse train --config {r.incumbent_file} --dataset ...)")
-    console.print(f"all trials: {r.run_dir / 'trials.sqlite'} (also trials.csv)")
-    console.print(f"which components matter: [bold]aac-sparse report {r.run_dir}[/]")
+    inc_file, run_dir = escape(str(r.incumbent_file)), escape(str(r.run_dir))
+    console.print(f"incumbent written to [bold]{inc_file}[/] "
+                  f"(aac-sparse train --config {inc_file} --dataset ...)")
+    console.print(f"all trials: {run_dir}/trials.sqlite (also trials.csv)")
+    console.print(f"which components matter: [bold]aac-sparse report {run_dir}[/]")
 
 
 def scenarios_command() -> None:
     """List the scenarios shipped with aac-sparse (use them by name with --scenario)."""
+    from ..tuning.scenario import bundled, bundled_dir, load_scenario
+
     table = Table(title=f"bundled scenarios ({bundled_dir()})")
     for col in ("name", "configurator", "budget", "description"):
         table.add_column(col)
     for name in bundled():
         sc, _ = load_scenario(name)
         budget = ", ".join(f"{k}={v}" for k, v in sc.budget.model_dump().items() if v)
-        table.add_row(name, sc.configurator.name, budget, sc.description)
+        table.add_row(name, sc.configurator.name, budget, escape(sc.description))
     console.print(table)

@@ -42,7 +42,7 @@ from ConfigSpace.forbidden import (
     ForbiddenInClause,
 )
 
-FORMATS = ("configspace-json", "configspace-yaml", "pcs", "irace", "optuna")
+from .formats import FORMATS  # noqa: F401 - re-exported for callers
 
 
 class ForbiddenConfiguration(optuna.TrialPruned):

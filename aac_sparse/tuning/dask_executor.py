@@ -158,7 +158,7 @@ class DaskExecutor(Executor):
         memory_mb: float | None = None,
         env: Mapping[str, Any] | None = None,
         *,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
     ) -> None:
         from distributed import Client, Queue, Variable
         from distributed.comm import get_address_host

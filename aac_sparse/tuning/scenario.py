@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +29,7 @@ from ..config_files import format_validation_error, read_mapping
 from ..data.instances import Instance, InstanceSet, folds
 from ..data.prepare import PREPROCESSING
 from ..engine.config import TrainConfig
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError
 
 OBJECTIVES = {
     "val_error": "validation error (1 - accuracy) of the final network",
@@ -34,11 +37,16 @@ OBJECTIVES = {
     "train_time": "seconds spent training",
     "train_flops": "floating-point operations spent training",
 }
-CONFIGURATORS = ("smac-ac", "smac-hpo", "smac-mf", "optuna", "random")
+MAX_SEED = 2**31 - 1  # numpy, SMAC and Optuna all take 32-bit seeds
+MAX_TRIALS_WITHOUT_WALL_TIME = 100_000
+MAX_NAME_LENGTH = 200  # a directory name; file systems allow 255 bytes
+WORKERS_PER_CORE = 4
+SCHEDULER = r"^tcp://[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: YAML's true is not a number and "3" is not an integer
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class InstanceEntry(_Strict):
@@ -48,7 +56,7 @@ class InstanceEntry(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="loader options")
     folds: int | None = Field(None, ge=2, description="k stratified folds; one instance each")
     use: list[int] | None = Field(None, description="which folds (0-based); default all")
-    seed: int = Field(0, description="split seed")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="split seed")
     val_fraction: float = Field(0.1, gt=0, lt=0.9)
     test_fraction: float = Field(0.2, gt=0, lt=0.9)
     max_train: int | None = Field(None, ge=2)
@@ -101,20 +109,45 @@ class Fidelity(_Strict):
 
 class Budget(_Strict):
     n_trials: int | None = Field(100, ge=1, description="trials (configuration x instance)")
-    wall_time: float | None = Field(None, gt=0, description="seconds for the whole run")
-    trial_wall_time: float | None = Field(600.0, gt=0, description="seconds per trial")
-    trial_memory_mb: float | None = Field(None, gt=0, description="resident MB per trial")
+    wall_time: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                    description="seconds for the whole run")
+    trial_wall_time: float | None = Field(600.0, gt=0, allow_inf_nan=False,
+                                          description="seconds per trial")
+    trial_memory_mb: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                          description="resident MB per trial")
 
     @model_validator(mode="after")
-    def _some_limit(self) -> Budget:
+    def _bounded(self) -> Budget:
         if self.n_trials is None and self.wall_time is None:
             raise ValueError("give n_trials, wall_time or both")
+        if self.wall_time is None and self.n_trials > MAX_TRIALS_WITHOUT_WALL_TIME:
+            raise ValueError(f"n_trials {self.n_trials} without a wall_time: at most "
+                             f"{MAX_TRIALS_WITHOUT_WALL_TIME} (or give wall_time too)")
+        if (self.wall_time is not None and self.trial_wall_time is not None
+                and self.trial_wall_time > self.wall_time):
+            raise ValueError(f"trial_wall_time {self.trial_wall_time:g} s is longer than the "
+                             f"whole run's wall_time {self.wall_time:g} s")
         return self
 
 
 class Configurator(_Strict):
-    name: Literal["smac-ac", "smac-hpo", "smac-mf", "optuna", "random"] = "smac-ac"
+    name: str = "smac-ac"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .configurators import CONFIGURATORS
+
+        if v not in CONFIGURATORS:
+            raise ValueError(f"unknown configurator {v!r}; choose one of "
+                             f"{', '.join(CONFIGURATORS)}")
+        return v
+
+
+def max_local_workers() -> int:
+    """Parallel trials one machine takes: a few per core (more only oversubscribe it)."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
 
 
 class Execution(_Strict):
@@ -124,15 +157,23 @@ class Execution(_Strict):
 
     @model_validator(mode="after")
     def _scheduler(self) -> Execution:
-        if self.backend == "dask" and not self.scheduler:
-            raise ValueError("backend dask needs scheduler: tcp://host:port")
+        if self.backend == "dask":
+            if not self.scheduler:
+                raise ValueError("backend dask needs scheduler: tcp://host:port")
+            if not re.match(SCHEDULER, self.scheduler):
+                raise ValueError(f"scheduler {self.scheduler!r} is not an address of the "
+                                 "form tcp://host:port")
+        elif self.workers > max_local_workers():
+            raise ValueError(f"workers {self.workers}: at most {max_local_workers()} on this "
+                             f"machine ({os.cpu_count()} cores x {WORKERS_PER_CORE}); use "
+                             "backend: dask for a cluster")
         return self
 
 
 class Scenario(_Strict):
     """A tuning scenario (see the README's 'Scenario files' for every field)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_NAME_LENGTH)
     description: str = ""
     space: str = Field("meta", description="meta, set, rigl, or a ConfigSpace JSON file")
     fixed: dict[str, Any] = Field(default_factory=dict,
@@ -144,8 +185,25 @@ class Scenario(_Strict):
     budget: Budget = Field(default_factory=Budget)
     configurator: Configurator = Field(default_factory=Configurator)
     execution: Execution = Field(default_factory=Execution)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output: str | None = Field(None, description="run directory; default runs/<name>")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if set(v) <= {"."}:
+            raise ValueError(f"{v!r} is not a usable name (it names a directory already); "
+                             "use letters, digits, . _ -")
+        return v
+
+    @field_validator("crash_cost")
+    @classmethod
+    def _finite(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not math.isfinite(x)}
+        if bad:
+            raise ValueError(f"crash costs must be finite numbers (an infinite cost breaks "
+                             f"the configurators' models): {bad}")
+        return v
 
     @field_validator("objectives")
     @classmethod
@@ -236,11 +294,6 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Path]:
         raise ConfigError(format_validation_error(
             exc, str(file), "unknown field; check its spelling (the README's 'Scenario files' "
             "lists every field)")) from exc
-    try:  # instance mistakes (unknown dataset, bad fold) are the user's too
-        scenario.train_instances()
-        scenario.test_instances()
-    except UserError as exc:
-        raise ConfigError(f"{file}: instances: {exc}") from exc
     return scenario, file
 
 

@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..data.instances import Instance, InstanceSet
-from ..engine.config import TrainConfig
+from ..data.instances import Instance
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text, plain
-from ..space.definition import BY_NAME, SPACES, get_space, to_train_config
+from ..space.definition import to_train_config
+from .checks import check_scenario, default_crash_costs, space_for
 from .configurators import Configurator, Proposal, ReplayedTrial, TrialRequest, make_configurator
 from .evaluation import Evaluator, Job, record_outcome
 from .executor import Executor, Finished, LocalExecutor, Report
-from .runlock import RunLock
+from .runlock import LOCK_NAME, RunLock
 from .scenario import Scenario, scenario_diff
-from .store import META_CONFIGSPACE, META_OBJECTIVES, TrialStore
-from .trial import TrialOutcome, TrialSpec, config_id
+from .store import META_CONFIGSPACE, META_OBJECTIVES, STORE_FILENAME, TrialStore
+from .trial import STATUSES, TrialOutcome, TrialSpec, config_id
 
 TARGET = "aac_sparse.target:target"
 
@@ -44,17 +44,16 @@ def open_run(scenario: Scenario, new: bool = False, force: bool = False,
 
     A directory holding a run of a *different* scenario is an error unless ``new`` (start
     a fresh run beside it, ``<dir>-2``, ``-3``, ...) or ``force`` (delete the old run).
+    A run in which no trial ever finished (an earlier start that failed or was killed
+    early) holds nothing of value: it is cleared and the run starts afresh.
     """
     run_dir = scenario.run_dir(base)
-    store_file = run_dir / "trials.sqlite"
+    store_file = run_dir / STORE_FILENAME
     if store_file.exists() and not force:
-        old = TrialStore.open_readonly(store_file)
-        try:
-            fingerprint = old.get_meta("scenario_fingerprint")
-            old_identity = old.get_meta("scenario") or {}
-        finally:
-            old.close()
-        if fingerprint != scenario.fingerprint() or new:
+        fingerprint, old_identity, n_finished = _old_run(store_file)
+        if n_finished == 0:
+            _clear(run_dir)
+        elif fingerprint != scenario.fingerprint() or new:
             if not new:
                 changed = ", ".join(scenario_diff(old_identity, scenario.identity())[:8])
                 raise ConfigError(
@@ -62,12 +61,39 @@ def open_run(scenario: Scenario, new: bool = False, force: bool = False,
                     f"\nRe-run with --new to start a fresh run beside it "
                     f"({_free_dir(run_dir)}), or --force to delete the old run.")
             run_dir = _free_dir(run_dir)
-    if force and run_dir.exists():
-        shutil.rmtree(run_dir)
+    if force:
+        _clear(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    store = TrialStore(run_dir / "trials.sqlite")
+    store = TrialStore(run_dir / STORE_FILENAME)
     resumed = store.get_meta("scenario_fingerprint") is not None
     return run_dir, store, resumed
+
+
+def _old_run(store_file: Path) -> tuple[str | None, dict, int]:
+    """Fingerprint, scenario identity and number of finished trials of an existing store
+    (an empty file, left by a kill at creation, has none)."""
+    if store_file.stat().st_size == 0:
+        return None, {}, 0
+    old = TrialStore.open_readonly(store_file)
+    try:
+        with old.snapshot():
+            return (old.get_meta("scenario_fingerprint"), old.get_meta("scenario") or {},
+                    old.count(STATUSES))
+    finally:
+        old.close()
+
+
+def _clear(run_dir: Path) -> None:
+    """Remove a run's files, keeping the directory and its lock (held by this process)."""
+    if not run_dir.is_dir():
+        return
+    for entry in run_dir.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _free_dir(run_dir: Path) -> Path:
@@ -88,52 +114,6 @@ def make_executor(scenario: Scenario) -> Executor:
 
         return DaskExecutor(TARGET, execution.scheduler, n_slots=execution.workers, **limits)
     return LocalExecutor(TARGET, n_workers=execution.workers, **limits)
-
-
-# -- the search space and the costs -------------------------------------------------------
-
-def space_for(scenario: Scenario, scenario_file: Path | None = None):
-    """The scenario's configuration space with its fixed parameters taken out."""
-    if scenario.space in SPACES:
-        return get_space(scenario.space, scenario.fixed)
-    from ConfigSpace import ConfigurationSpace
-
-    path = Path(scenario.space).expanduser()
-    if not path.is_absolute() and scenario_file is not None:
-        path = scenario_file.parent / path
-    if not path.is_file():
-        raise ConfigError(f"space: {scenario.space!r} is neither meta, set, rigl nor a file")
-    try:
-        cs = ConfigurationSpace.from_json(path)
-    except Exception as exc:  # ConfigSpace raises several kinds on a bad file
-        raise ConfigError(f"space: {path}: not a ConfigSpace JSON file ({exc})") from exc
-    clash = sorted(set(scenario.fixed) & set(cs.keys()))
-    if clash:
-        raise ConfigError(f"fixed: {clash} are parameters of {path}; remove them from the "
-                          "file's space or from fixed")
-    unknown = sorted(set(cs.keys()) - set(BY_NAME) - set(TrainConfig.model_fields))
-    if unknown:
-        raise ConfigError(f"space: {path} has parameters the trainer does not know: {unknown}")
-    return cs
-
-
-def default_crash_costs(scenario: Scenario, train: InstanceSet) -> dict[str, float]:
-    """Finite worst values per objective: an error of 1, the dense network's parameter
-    count and FLOPs, the trial time limit."""
-    hidden = list(scenario.fixed.get("hidden", TrainConfig().hidden))
-    epochs = (scenario.fidelity.max_epochs if scenario.fidelity else
-              int(scenario.fixed.get("epochs", BY_NAME["epochs"].domain[1])))
-    worst_params = worst_flops = 1.0
-    for inst in train:
-        f = inst.features()
-        sizes = [int(f["n_features"]), *hidden, int(f["n_classes"])]
-        dense = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        worst_params = max(worst_params, float(dense))
-        worst_flops = max(worst_flops, 6.0 * dense * f["n_samples"] * epochs)
-    costs = {"val_error": 1.0, "n_params": worst_params, "train_flops": worst_flops,
-             "train_time": float(scenario.budget.trial_wall_time or 3600.0)}
-    costs.update(scenario.crash_cost)
-    return {o: costs[o] for o in scenario.objectives}
 
 
 # -- progress --------------------------------------------------------------------------
@@ -439,12 +419,16 @@ class Tuner:
 def tune(scenario: Scenario, scenario_file: Path | None = None, new: bool = False,
          force: bool = False, progress: ProgressFn | None = None,
          say: Callable[[str], None] = lambda s: None) -> TuneResult:
-    """Run (or resume) a scenario end to end; the library form of ``aac-sparse tune``."""
+    """Run (or resume) a scenario end to end; the library form of ``aac-sparse tune``.
+
+    Everything is checked (and every instance prepared) before the run directory is
+    written; one process at a time owns the directory."""
     from .exports import to_csv
 
-    run_dir, store, _ = open_run(scenario, new, force)
-    try:
-        with RunLock(run_dir, "tune"):
+    check_scenario(scenario, scenario_file, say=say)
+    with RunLock(scenario.run_dir(), "tune"):
+        run_dir, store, _ = open_run(scenario, new, force)
+        try:
             tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
             try:
                 tuner.prepare_data(say)
@@ -453,5 +437,5 @@ def tune(scenario: Scenario, scenario_file: Path | None = None, new: bool = Fals
                 return result
             finally:
                 tuner.close()
-    finally:
-        store.close()
+        finally:
+            store.close()

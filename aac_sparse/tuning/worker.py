@@ -158,8 +158,10 @@ def run_trial(
 ) -> tuple[str, dict[str, Any], str, float, float]:
     """Run one trial in this process: (status, result, error, start, end).
 
-    An exception in the target becomes status 'crashed' with the traceback as error; a
-    malformed return value too.  Reports are passed to ``send`` as they come.
+    This is the one place where an exception becomes a trial's status: 'crashed', with
+    the traceback as error (a user mistake, such as a missing data file, with just its
+    message); a malformed return value too.  A target that reports 'crashed' itself puts
+    its text under ``error``.  Reports are passed to ``send`` as they come.
     """
 
     def report(step: int, value: float) -> bool:
@@ -170,6 +172,8 @@ def run_trial(
     send(("start", spec.trial_id, start))
     try:
         returned = target(spec.config, spec.instance, spec.seed, spec.budget, report)
+    except UserError as exc:
+        return "crashed", {}, f"{type(exc).__name__}: {exc}", start, time.time()
     except BaseException:  # noqa: B036 - SystemExit/KeyboardInterrupt in a target is a crash too
         return "crashed", {}, traceback.format_exc(), start, time.time()
     end = time.time()

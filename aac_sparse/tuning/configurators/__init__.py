@@ -1,24 +1,87 @@
-"""The one registry of configurators: scenario name -> a ready ask/tell configurator."""
+"""The one registry of configurators: scenario name -> what it does, the options it takes,
+and a ready ask/tell configurator.
+
+:func:`check` validates a configurator's options against the scenario (objectives,
+instances, fidelity) before anything is written; :func:`make_configurator` builds it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from ...data.instances import InstanceSet
 from ...errors import ConfigError
 from .base import Configurator, Proposal, ReplayedTrial, TrialRequest
+from .options import OptunaOptions, RandomOptions, SmacACOptions, SmacOptions, _Options
+from .optuna_ import choose_pruner
 
 __all__ = ["Configurator", "Proposal", "ReplayedTrial", "TrialRequest", "make_configurator",
-           "CONFIGURATORS"]
+           "CONFIGURATORS", "check"]
 
-CONFIGURATORS: dict[str, str] = {
-    "smac-ac": "SMAC3 algorithm configuration: racing over instances with instance features",
-    "smac-hpo": "SMAC3 Bayesian optimisation of the mean cost over the training instances",
-    "smac-mf": "SMAC3 multi-fidelity: Hyperband over epochs, mean over instances",
-    "optuna": "Optuna (TPE; NSGA-II / MO-TPE for several objectives) with pruning",
-    "random": "random search (baseline)",
+
+@dataclass(frozen=True)
+class ConfiguratorSpec:
+    """A registered configurator: its meaning, its options and how it uses a fidelity."""
+
+    description: str
+    options: type[_Options]
+    fidelity: Literal["never", "optional", "required"]
+
+
+CONFIGURATORS: dict[str, ConfiguratorSpec] = {
+    "smac-ac": ConfiguratorSpec(
+        "SMAC3 algorithm configuration: racing over instances with instance features",
+        SmacACOptions, "never"),
+    "smac-hpo": ConfiguratorSpec(
+        "SMAC3 Bayesian optimisation of the mean cost over the training instances",
+        SmacOptions, "never"),
+    "smac-mf": ConfiguratorSpec(
+        "SMAC3 multi-fidelity: Hyperband over epochs, mean over instances", SmacOptions,
+        "required"),
+    "optuna": ConfiguratorSpec(
+        "Optuna (TPE; NSGA-II / MO-TPE for several objectives) with pruning", OptunaOptions,
+        "optional"),
+    "random": ConfiguratorSpec("random search (baseline)", RandomOptions, "optional"),
 }
+
+
+def check(name: str, options: dict[str, Any], n_objectives: int, n_instances: int,
+          has_fidelity: bool, where: str) -> dict[str, Any]:
+    """Validate configurator ``name`` with ``options`` for a scenario; a ConfigError
+    names ``where`` (the file) and the field.  Returns the options as given."""
+    from ...config_files import format_validation_error
+
+    spec = CONFIGURATORS.get(name)
+    if spec is None:
+        raise ConfigError(f"{where}: configurator.name: unknown configurator {name!r}; "
+                          f"choose one of {', '.join(CONFIGURATORS)}")
+    try:
+        opts = spec.options(**options)
+    except ValidationError as exc:
+        allowed = ", ".join(spec.options.model_fields) or "none"
+        raise ConfigError(format_validation_error(
+            exc, where, f"unknown option of {name} (its options: {allowed})",
+            prefix="configurator.options")) from exc
+    if spec.fidelity == "never" and has_fidelity:
+        raise ConfigError(f"{where}: fidelity: configurator {name} does not use a fidelity "
+                          "(SMAC cannot combine instances with budgets); remove fidelity: "
+                          "or use smac-mf")
+    if spec.fidelity == "required" and not has_fidelity:
+        raise ConfigError(f"{where}: fidelity: configurator {name} needs a fidelity: "
+                          "section (epochs as the budget)")
+    if isinstance(opts, OptunaOptions):
+        try:
+            choose_pruner(opts.pruner, n_objectives, n_instances)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: configurator.options.pruner: {exc}") from exc
+        if opts.pruner == "hyperband" and not has_fidelity:
+            raise ConfigError(f"{where}: configurator.options.pruner: hyperband needs a "
+                              "fidelity: section (min_epochs, max_epochs, eta)")
+    return dict(options)
 
 
 def make_configurator(
@@ -29,13 +92,11 @@ def make_configurator(
     """Build configurator ``name`` (see :data:`CONFIGURATORS`) for a scenario's settings."""
     opts = dict(options)
     ids = train.ids
+    check(name, opts, len(objectives), len(ids), fidelity is not None, "scenario")
     try:
         if name == "smac-ac":
             from .smac import SmacAC
 
-            if fidelity is not None:
-                raise ConfigError("configurator smac-ac does not use a fidelity: SMAC cannot "
-                                  "combine instances with budgets (use smac-mf)")
             return SmacAC(cs, train.features(), objectives, crash_cost, out_dir, seed,
                           n_trials, opts)
         if name in ("smac-hpo", "smac-mf"):
@@ -48,11 +109,9 @@ def make_configurator(
 
             return OptunaConfigurator(cs, ids, directions, seed, opts, workers, n_trials,
                                       fidelity, epochs)
-        if name == "random":
-            from .random_search import RandomSearch
+        from .random_search import RandomSearch
 
-            budget = float(fidelity[1]) if fidelity else None
-            return RandomSearch(cs, ids, seed, opts, workers, n_trials, budget)
+        budget = float(fidelity[1]) if fidelity else None
+        return RandomSearch(cs, ids, seed, opts, workers, n_trials, budget)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"configurator {name}: {exc}") from exc
-    raise ConfigError(f"unknown configurator {name!r}; choose one of {', '.join(CONFIGURATORS)}")

@@ -24,9 +24,29 @@ from typing import Any
 from ...costs import mean_cost
 from ...errors import ConfigError
 from .base import Group, GroupedConfigurator, TrialRequest
+from .options import OptunaOptions
 
 SAMPLERS = ("tpe", "nsga2", "motpe", "random")
 PRUNERS = ("auto", "none", "median", "hyperband", "wilcoxon")
+
+
+def choose_pruner(name: str, n_objectives: int, n_instances: int) -> str:
+    """The pruner ``name`` (``auto`` resolved) for a study; ValueError where it cannot
+    work (several objectives, Wilcoxon on one instance, per-epoch rules on several)."""
+    if n_objectives > 1:
+        if name not in ("auto", "none"):
+            raise ValueError("pruning is not available with several objectives (Optuna has "
+                             "no multi-objective pruning); set pruner: none")
+        return "none"
+    if name == "auto":
+        return "wilcoxon" if n_instances > 1 else "median"
+    if name == "wilcoxon" and n_instances < 2:
+        raise ValueError("Wilcoxon pruning compares instances and needs several training "
+                         "instances")
+    if name in ("median", "hyperband") and n_instances > 1:
+        raise ValueError(f"{name} pruning works on the per-epoch reports of a single "
+                         "training instance; with several instances use wilcoxon")
+    return name
 
 
 class OptunaConfigurator(GroupedConfigurator):
@@ -42,22 +62,17 @@ class OptunaConfigurator(GroupedConfigurator):
 
         super().__init__(instances, seed, max_open)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        opts = dict(options)
-        sampler_name = opts.pop("sampler", "tpe" if len(directions) == 1 else "nsga2")
-        pruner_name = opts.pop("pruner", "auto")
-        n_startup = int(opts.pop("n_startup_trials", 5))
-        p_threshold = float(opts.pop("p_threshold", 0.1))
-        if opts:
-            raise ConfigError(f"configurator optuna: unknown option(s) {', '.join(sorted(opts))}")
-        if sampler_name not in SAMPLERS:
-            raise ConfigError(f"configurator optuna: sampler must be one of {SAMPLERS}")
-        if pruner_name not in PRUNERS:
-            raise ConfigError(f"configurator optuna: pruner must be one of {PRUNERS}")
+        opts = OptunaOptions(**options)
+        sampler_name = opts.sampler or ("tpe" if len(directions) == 1 else "nsga2")
+        pruner_name, n_startup, p_threshold = opts.pruner, opts.n_startup_trials, opts.p_threshold
         self.cs = cs
         self.suggest = optuna_suggest(cs)
         self.multi = len(directions) > 1
         self.budget = float(fidelity[1]) if fidelity else (float(epochs) if epochs else None)
-        self.pruner_name = self._choose_pruner(pruner_name, len(instances))
+        try:
+            self.pruner_name = choose_pruner(pruner_name, len(directions), len(instances))
+        except ValueError as exc:
+            raise ConfigError(f"configurator optuna: {exc}") from exc
         self.sequential = self.pruner_name == "wilcoxon"
         self.per_epoch = self.pruner_name in ("median", "hyperband")
         self.study = optuna.create_study(
@@ -67,23 +82,6 @@ class OptunaConfigurator(GroupedConfigurator):
         )
         self.n_configs = max(1, n_trials // max(1, len(instances)))
         self._rng = random.Random(seed)
-
-    def _choose_pruner(self, name: str, n_instances: int) -> str:
-        if self.multi:
-            if name not in ("auto", "none"):
-                raise ConfigError("configurator optuna: pruning is not available with "
-                                  "several objectives (set pruner: none)")
-            return "none"
-        if name == "auto":
-            return "wilcoxon" if n_instances > 1 else "median"
-        if name == "wilcoxon" and n_instances < 2:
-            raise ConfigError("configurator optuna: Wilcoxon pruning needs several "
-                              "training instances")
-        if name in ("median", "hyperband") and n_instances > 1:
-            raise ConfigError(f"configurator optuna: {name} pruning works on per-epoch "
-                              "reports of a single training instance; with several "
-                              "instances use wilcoxon")
-        return name
 
     @staticmethod
     def _sampler(name: str, seed: int, n_startup: int, parallel: bool):

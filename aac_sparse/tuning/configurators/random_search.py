@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ConfigError
 from .base import Group, GroupedConfigurator
+from .options import RandomOptions
 
 
 class RandomSearch(GroupedConfigurator):
@@ -18,9 +18,7 @@ class RandomSearch(GroupedConfigurator):
     def __init__(self, cs, instances: list[str], seed: int, options: dict[str, Any],
                  max_open: int, n_trials: int, budget: float | None) -> None:
         super().__init__(instances, seed, max_open)
-        if options:
-            raise ConfigError(f"configurator random: unknown option(s) "
-                              f"{', '.join(sorted(options))}")
+        RandomOptions(**options)  # it has none: anything given is an error
         self.cs = cs
         self.budget = budget
         self.n_configs = max(1, n_trials // max(1, len(instances)))

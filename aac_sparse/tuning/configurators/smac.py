@@ -33,6 +33,7 @@ from .base import (
     TrialRequest,
     pareto,
 )
+from .options import SmacACOptions, SmacOptions
 
 _STATUS = {"ok": "SUCCESS", "pruned": "SUCCESS", "diverged": "CRASHED", "crashed": "CRASHED",
            "timeout": "TIMEOUT", "memout": "MEMORYOUT"}
@@ -85,9 +86,9 @@ class SmacAC(Configurator):
         from smac import AlgorithmConfigurationFacade as AC
 
         self.cs = cs
-        max_calls = int(options.pop("max_config_calls", len(instances)))
-        n_configs = int(options.pop("initial_configs", 5))
-        _reject(options, self.name)
+        opts = SmacACOptions(**options)
+        max_calls = opts.max_config_calls or len(instances)
+        n_configs = opts.initial_configs
         scenario = _smac_scenario(cs, objectives, crash_cost, out_dir, seed, n_trials,
                                   instances=list(instances), instance_features=instances)
         self.smac = AC(
@@ -148,13 +149,6 @@ def _ask(smac):
         return smac.ask()
 
 
-def _reject(options: dict[str, Any], name: str) -> None:
-    from ...errors import ConfigError
-
-    if options:
-        raise ConfigError(f"configurator {name}: unknown option(s) {', '.join(sorted(options))}")
-
-
 class SmacGrouped(GroupedConfigurator):
     """SMAC's HPO facade (``budgets=None``) or multi-fidelity facade (Hyperband over
     epochs); each SMAC trial is the mean over all training instances."""
@@ -168,8 +162,7 @@ class SmacGrouped(GroupedConfigurator):
 
         super().__init__(instances, seed, max_open)
         self.cs = cs
-        n_configs = int(options.pop("initial_configs", 5))
-        _reject(options, "smac")
+        n_configs = SmacOptions(**options).initial_configs
         kw: dict[str, Any] = {}
         if budgets is not None:
             kw.update(min_budget=budgets[0], max_budget=budgets[1])
