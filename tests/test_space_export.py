@@ -235,3 +235,63 @@ def test_files_in_spaces_are_not_stale():
              if not (REPO / "spaces" / f).is_file() or (REPO / "spaces" / f).read_text() != text]
     assert not stale, (f"spaces/ is out of date for {stale}; regenerate with "
                        "'python -m aac_sparse.space.generate'")
+
+
+# -- store values <-> configurator representations (what resume replays) ----------------
+
+def _every_space() -> list[tuple[str, ConfigurationSpace]]:
+    spaces = [(name, get_space(name)) for name in SPACES]
+    spaces.append(("meta-fixed", get_space("meta", {"batch_size": 64, "regrow": "gradient"})))
+    return spaces
+
+
+@pytest.mark.parametrize("name,cs", _every_space(), ids=lambda x: x if isinstance(x, str)
+                         else "")
+def test_store_values_convert_both_ways_for_every_parameter(name, cs):
+    """Every parameter of every space, every categorical and ordinal value included, goes
+    store -> ConfigSpace / Optuna -> store unchanged (through the real JSON of the store
+    and a real Optuna study replaying it, as resume does)."""
+    from aac_sparse.space.values import (
+        from_configuration,
+        from_optuna,
+        to_configuration,
+        to_optuna,
+    )
+    from aac_sparse.tuning.store import dumps, loads
+
+    cs.seed(7)
+    configs = [cs.get_default_configuration(), *cs.sample_configuration(300)]
+    seen: dict[str, set] = {n: set() for n in cs}
+    suggest = optuna_suggest(cs)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for config in configs:
+        stored = loads(dumps(from_configuration(config)))  # what the trial store holds
+        for k, v in stored.items():
+            seen[k].add(v)
+        assert to_configuration(cs, stored) == config
+        params = to_optuna(cs, stored)
+        assert from_optuna(cs, params) == stored
+        study.enqueue_trial(params, skip_if_exists=False)
+        trial = study.ask()
+        assert suggest(trial) == stored
+        study.tell(trial, 0.0)
+    for n in cs:
+        hp = cs[n]
+        assert seen[n], f"{name}: parameter {n} was never active in the sample"
+        values = (hp.choices if isinstance(hp, CategoricalHyperparameter) else
+                  hp.sequence if isinstance(hp, OrdinalHyperparameter) else None)
+        if values is not None:
+            assert seen[n] == {v.item() if hasattr(v, "item") else v for v in values}, n
+
+
+def test_store_values_that_are_not_in_the_space_are_refused():
+    from aac_sparse.space.values import to_configuration, to_optuna
+
+    cs = get_space("meta")
+    with pytest.raises(ValueError, match="batch_size"):
+        to_optuna(cs, {"batch_size": 100})
+    # fixed training settings (not parameters of the space) are left out, not refused
+    assert "hidden" not in to_optuna(cs, {**dict(cs.get_default_configuration()),
+                                          "hidden": [10]})
+    assert to_configuration(cs, {**dict(cs.get_default_configuration()), "seed": 3}) == \
+        cs.get_default_configuration()

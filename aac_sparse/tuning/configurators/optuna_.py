@@ -141,8 +141,9 @@ class OptunaConfigurator(GroupedConfigurator):
         raise RuntimeError("Optuna proposed only forbidden configurations 1000 times")
 
     def adopt(self, config: dict[str, Any], budget: float | None):
-        self.study.enqueue_trial({k: v for k, v in config.items() if k in self.cs},
-                                 skip_if_exists=False)
+        from ...space.values import to_optuna
+
+        self.study.enqueue_trial(to_optuna(self.cs, config), skip_if_exists=False)
         trial = self.study.ask()
         self.suggest(trial)
         return trial

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...costs import mean_cost
+from ...space.values import from_configuration
 from ..trial import TrialOutcome
 from .base import (
     Configurator,
@@ -70,9 +71,9 @@ def _value(cost: Cost, outcome: TrialOutcome):
 
 
 def _config(cs, values: dict[str, Any]):
-    from ConfigSpace import Configuration
+    from ...space.values import to_configuration
 
-    return Configuration(cs, values={k: v for k, v in values.items() if k in cs})
+    return to_configuration(cs, values)
 
 
 class SmacAC(Configurator):
@@ -108,7 +109,8 @@ class SmacAC(Configurator):
         info = _ask(self.smac)
         self._n += 1
         self._asked[self._n] = info
-        return TrialRequest(dict(info.config), info.instance, int(info.seed or 0), None, self._n)
+        return TrialRequest(from_configuration(info.config), info.instance,
+                            int(info.seed or 0), None, self._n)
 
     def tell(self, request: TrialRequest, cost: Cost, outcome: TrialOutcome) -> None:
         info = self._asked.pop(request.key, None)
@@ -127,7 +129,8 @@ class SmacAC(Configurator):
         out = []
         for config in self.smac.intensifier.get_incumbents():
             keys = rh.get_instance_seed_budget_keys(config)
-            out.append(Proposal(dict(config), _as_cost(rh.average_cost(config)), len(keys)))
+            out.append(Proposal(from_configuration(config), _as_cost(rh.average_cost(config)),
+                                len(keys)))
         return pareto(out)
 
 
@@ -180,7 +183,7 @@ class SmacGrouped(GroupedConfigurator):
 
     def propose(self):
         info = _ask(self.smac)
-        return dict(info.config), info.budget, info
+        return from_configuration(info.config), info.budget, info
 
     def adopt(self, config: dict[str, Any], budget: float | None):
         from smac.runhistory import TrialInfo
