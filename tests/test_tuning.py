@@ -47,7 +47,7 @@ def tiny(tmp_path: Path, configurator: str = "random", n_trials: int = 8,
     return base
 
 
-def finished(run_dir: Path, origin: str = "configurator"):
+def finished(run_dir: Path, origin: str | None = "configurator"):
     store = TrialStore.open_readonly(run_dir / "trials.sqlite")
     try:
         return store.trials(origin=origin)
@@ -314,3 +314,143 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="127.0.0.1:9"):
         tune(sc)
     assert time.time() - t0 < 5.0 and not (tmp_path / "run").exists()  # nothing written
+
+
+FULL_META = {"hidden": [16, 16], "epochs": 2}  # every parameter of the meta space left free
+ONE_INSTANCE = {"train": [{"dataset": "synthetic", "options": SYNTH}],
+                "test": [{"dataset": "synthetic", "options": SYNTH, "seed": 1}]}
+FIDELITY = {"min_epochs": 1, "max_epochs": 4, "eta": 2}
+
+
+@pytest.mark.parametrize("configurator,options,extra", [
+    ("random", {}, {}),
+    ("smac-ac", {}, {}),
+    ("smac-hpo", {}, {}),
+    ("smac-mf", {}, {"fixed": {"hidden": [16, 16]}, "fidelity": FIDELITY}),
+    ("optuna", {}, {}),  # TPE, Wilcoxon pruning across the two instances
+    ("optuna", {"sampler": "random", "pruner": "none"}, {}),
+    ("optuna", {"pruner": "median"}, {"instances": ONE_INSTANCE}),
+    ("optuna", {"pruner": "hyperband"}, {"instances": ONE_INSTANCE,
+                                         "fixed": {"hidden": [16, 16]},
+                                         "fidelity": FIDELITY}),
+    ("optuna", {"sampler": "nsga2"}, {"objectives": ["val_error", "n_params"]}),
+    ("optuna", {"sampler": "motpe"}, {"objectives": ["val_error", "n_params"]}),
+], ids=["random", "smac-ac", "smac-hpo", "smac-mf", "optuna-tpe-wilcoxon", "optuna-random",
+        "optuna-median", "optuna-hyperband", "optuna-nsga2", "optuna-motpe"])
+def test_every_configurator_resumes_an_earlier_session_over_the_full_meta_space(
+        tmp_path, configurator, options, extra):
+    """Session 1 runs, then a trial is left 'running' as a kill would leave it (a
+    configuration no configurator proposed); session 2 resumes: the stored values replay
+    into the configurator (ordinal batch_size, categorical, log-scaled and conditional
+    parameters free), the interrupted trial is re-run by the tuner and its configuration
+    is not dropped, and no key finishes twice."""
+    from aac_sparse.tuning.checks import space_for
+
+    def scenario(n):
+        return Scenario(**tiny(tmp_path, configurator, n_trials=n, options=options,
+                               **{"fixed": FULL_META, **extra}))
+
+    first = tune(scenario(6))
+    assert first.n_trials >= 1
+    trials = finished(tmp_path / "run")
+    like = trials[-1]
+    cs = space_for(scenario(6))
+    cs.seed(5)
+    from aac_sparse.io import plain
+    from aac_sparse.tuning.trial import TrialSpec, config_id
+
+    orphan = plain({**{k: v for k, v in like.config.items() if k not in cs},
+                    **dict(cs.sample_configuration())})
+    store = TrialStore(tmp_path / "run" / "trials.sqlite")
+    orphan_key = (config_id(orphan), like.instance, like.seed, like.budget)
+    store.start_trial(TrialSpec(store.next_trial_id(), orphan, like.instance, like.seed,
+                                like.budget), "configurator")
+    store.close()
+
+    again = tune(scenario(14))
+    trials = finished(tmp_path / "run")
+    done = [t for t in trials if t.finished]
+    keys = Counter((t.config_id, t.instance, t.seed, t.budget) for t in done)
+    assert max(keys.values()) == 1
+    assert orphan_key in keys  # the interrupted trial ran again
+    assert [t.status for t in trials if t.status == "interrupted"] == ["interrupted"]
+    if configurator != "smac-ac":  # a per-configuration configurator kept the configuration
+        group = [t for t in done if t.config_id == orphan_key[0]
+                 and t.budget == orphan_key[3]]
+        assert len(group) == len({t.instance for t in trials}) or \
+            any(t.status == "pruned" for t in group)
+    assert again.n_trials == len(done) <= 14
+    assert again.incumbents
+
+
+def test_a_key_asked_again_joins_the_running_trial_or_is_answered_from_the_store(tmp_path):
+    """Exactly once per key: asked while it runs, the request waits for that trial; asked
+    after it finished (this session), the store answers; only distinct keys run."""
+    from aac_sparse.tuning.configurators import Configurator, TrialRequest
+
+    sc = Scenario(**tiny(tmp_path, "random", n_trials=10, execution={"workers": 2}))
+    run_dir, store, _ = open_run(sc)
+    tuner = Tuner(sc, run_dir, store)
+    tuner.prepare_data()
+    config = dict(tuner.cs.get_default_configuration())
+    i0, i1 = tuner.train.ids
+
+    class Scripted(Configurator):
+        def __init__(self):
+            self.queue = [TrialRequest(config, i0, 1, None, "first"),
+                          TrialRequest(config, i0, 1, None, "while running"),
+                          TrialRequest(config, i1, 1, None, "other instance")]
+            self.told: dict[str, float] = {}
+
+        def ask(self):
+            return self.queue.pop(0) if self.queue else None
+
+        def tell(self, request, cost, outcome):
+            self.told[request.key] = cost
+            if request.key == "first":
+                self.queue.append(TrialRequest(config, i0, 1, None, "after it finished"))
+
+        def replay(self, trials):
+            pass
+
+        def incumbents(self):
+            return []
+
+    scripted = Scripted()
+    tuner._make_configurator = lambda: scripted
+    try:
+        result = tuner.run()
+    finally:
+        tuner.close()
+    trials = store.trials()
+    store.close()
+    assert len(trials) == 2 == result.n_trials  # two distinct keys ran, once each
+    assert set(scripted.told) == {"first", "while running", "other instance",
+                                  "after it finished"}
+    assert scripted.told["first"] == scripted.told["while running"] == \
+        scripted.told["after it finished"]
+
+
+def test_final_comparison_runs_each_job_once_whatever_its_status(tmp_path):
+    """A comparison job that diverged (or timed out) is not re-run on the next invocation,
+    and the comparison uses the seed the configurator tuned with, stated in the summary."""
+    import json
+    import sqlite3
+
+    sc = Scenario(**tiny(tmp_path, "smac-ac", n_trials=4))
+    first = tune(sc)
+    tuning_seeds = {t.seed for t in finished(first.run_dir)}
+    assert first.comparison_seed in tuning_seeds  # SMAC's own seed, not the scenario's
+    summary = json.loads((first.run_dir / "summary.json").read_text())
+    assert summary["comparison_seed"] == first.comparison_seed
+    finals = finished(first.run_dir, origin="final")
+    assert finals and all(t.seed == first.comparison_seed for t in finals)
+    with sqlite3.connect(first.run_dir / "trials.sqlite") as conn:  # as if it had diverged
+        conn.execute("UPDATE trials SET status = 'diverged', result = '{}' WHERE trial_id = ?",
+                     (finals[0].trial_id,))
+    n_rows = len(finished(first.run_dir, origin=None))
+    again = tune(sc)
+    assert len(finished(first.run_dir, origin=None)) == n_rows
+    statuses = {row["default_trial"]: row["default_status"] for row in again.comparison}
+    statuses |= {row["incumbent_trial"]: row["incumbent_status"] for row in again.comparison}
+    assert statuses[finals[0].trial_id] == "diverged"

@@ -97,7 +97,8 @@ def _print_result(r) -> None:
     if not r.incumbents:
         console.print("[yellow]no configuration finished; nothing to compare[/]")
         return
-    table = Table(title="incumbent vs default (test error on each instance's test split)")
+    table = Table(title="incumbent vs default (test error on each instance's test split; "
+                        f"seed {r.comparison_seed})")
     for col in ("split", "instance", "default", "incumbent", "Δ"):
         numeric = col in ("default", "incumbent", "Δ")
         table.add_column(col, justify="right" if numeric else "left",

@@ -104,7 +104,9 @@ class Evaluator:
         self.known: dict[tuple, Evaluated] = {}
         for t in store.completed():
             if reuse(t):
-                self.known[(t.config_id, t.instance, t.seed, t.budget)] = _evaluated(t)
+                # the first trial of a key answers it, on every later invocation too
+                self.known.setdefault((t.config_id, t.instance, t.seed, t.budget),
+                                      _evaluated(t))
 
     def lookup(self, job: Job) -> Evaluated | None:
         """The stored answer to ``job``, if there is one."""
@@ -135,8 +137,9 @@ class Evaluator:
                 executor.submit(spec)
                 inflight[spec.trial_id] = key
             for event in executor.poll(0.25):
-                if not isinstance(event, Finished):
-                    continue  # per-epoch reports of these runs are not needed
+                if not isinstance(event, Finished):  # a per-epoch report: kept, as always
+                    self.store.add_report(event.trial_id, event.step, event.value)
+                    continue
                 key = inflight.pop(event.spec.trial_id)
                 values, cost = record_outcome(self.store, event.spec, event.outcome,
                                               self.objectives, self.crash)

@@ -49,6 +49,9 @@ def open_run(scenario: Scenario, new: bool = False, force: bool = False,
     """
     run_dir = scenario.run_dir(base)
     store_file = run_dir / STORE_FILENAME
+    if not store_file.exists():  # journals of a store whose removal was cut short
+        for x in ("-wal", "-shm", "-journal"):
+            (run_dir / f"{STORE_FILENAME}{x}").unlink(missing_ok=True)
     if store_file.exists() and not force:
         fingerprint, old_identity, n_finished = _old_run(store_file)
         if n_finished == 0:
@@ -71,8 +74,8 @@ def open_run(scenario: Scenario, new: bool = False, force: bool = False,
 
 def _old_run(store_file: Path) -> tuple[str | None, dict, int]:
     """Fingerprint, scenario identity and number of finished trials of an existing store
-    (an empty file, left by a kill at creation, has none)."""
-    if store_file.stat().st_size == 0:
+    (a file a kill left before its schema was committed has none)."""
+    if _blank(store_file):
         return None, {}, 0
     old = TrialStore.open_readonly(store_file)
     try:
@@ -83,12 +86,32 @@ def _old_run(store_file: Path) -> tuple[str | None, dict, int]:
         old.close()
 
 
+def _blank(store_file: Path) -> bool:
+    """True for a store file that holds nothing yet: empty (killed as SQLite created it)
+    or a database without tables (killed before the schema's transaction committed)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(store_file.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return store_file.stat().st_size == 0
+
+
 def _clear(run_dir: Path) -> None:
-    """Remove a run's files, keeping the directory and its lock (held by this process)."""
+    """Remove a run's files, keeping the directory and its lock (held by this process).
+
+    The store's journal files go first: a kill halfway leaves no journal beside a missing
+    store (SQLite could replay it into the next store)."""
     if not run_dir.is_dir():
         return
-    for entry in run_dir.iterdir():
-        if entry.name == LOCK_NAME:
+    journals = [run_dir / f"{STORE_FILENAME}{x}" for x in ("-wal", "-shm", "-journal")]
+    rest = sorted((e for e in run_dir.iterdir() if e not in journals), key=lambda e: e.name)
+    for entry in [*journals, *rest]:
+        if entry.name == LOCK_NAME or not (entry.exists() or entry.is_symlink()):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -144,6 +167,7 @@ class TuneResult:
     incumbent_file: Path | None = None
     resumed: bool = False
     stopped_by: str = ""
+    comparison_seed: int | None = None
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -230,37 +254,51 @@ class Tuner:
         return float(self.store.get_meta("elapsed_s", 0.0))
 
     # -- the run --------------------------------------------------------------------------
+    def _key(self, request: TrialRequest) -> tuple:
+        return (config_id(self._full_config(request.config)), request.instance,
+                int(request.seed), request.budget)
+
     def run(self) -> TuneResult:
+        """Recover interrupted trials, replay the store, then ask/run/tell to the budget.
+
+        Exactly once per key (configuration, instance, seed, budget): a key asked again is
+        answered from the store if it finished (in any session), joins the running trial
+        if one runs it now, and runs only otherwise."""
         if not self.crash:
             self.crash = default_crash_costs(self.scenario, self.train)
-        interrupted = self.store.mark_interrupted()
+        self.store.mark_interrupted()
         resumed = self.store.get_meta("scenario_fingerprint") is not None
         self._write_meta()
-        self.configurator = self._make_configurator()
-        done = self.store.completed(origin="configurator", with_reports=True)
-        self.configurator.replay([
-            ReplayedTrial(self._space_part(t.config), t.instance, t.seed, t.budget, t.cost,
-                          t.outcome, t.reports or []) for t in done])
-        # trials the configurator may ask for again are answered from the store
-        self._cache: dict[tuple, list] = defaultdict(list)
-        for t in done:
-            self._cache[(t.config_id, t.instance, t.seed, t.budget)].append(t)
-        statuses: dict[str, int] = defaultdict(int)
-        for t in done:
-            statuses[t.status] += 1
-        n_done = len(done)
         budget = self.scenario.budget
         t0 = time.time()
         elapsed_before = self._elapsed_before()
-        stopped_by = ""
-        best = self._best()
-        inflight: dict[int, tuple[TrialRequest, TrialSpec]] = {}
 
         def elapsed() -> float:
             return elapsed_before + time.time() - t0
 
         def out_of_time() -> bool:
             return budget.wall_time is not None and elapsed() >= budget.wall_time
+
+        recovered = self._recover(elapsed, out_of_time)
+        self.configurator = self._make_configurator()
+        done = self.store.completed(origin="configurator", with_reports=True)
+        self.configurator.replay([
+            ReplayedTrial(self._space_part(t.config), t.instance, t.seed, t.budget, t.cost,
+                          t.outcome, t.reports or []) for t in done])
+        # finished keys (of any session, this one included) answer the configurator
+        self._cache: dict[tuple, tuple[Any, TrialOutcome]] = {}
+        for t in done:
+            self._cache.setdefault((t.config_id, t.instance, t.seed, t.budget),
+                                   (t.cost, t.outcome))
+        statuses: dict[str, int] = defaultdict(int)
+        for t in done:
+            statuses[t.status] += 1
+        n_done = len(done)
+        stopped_by = ""
+        best = self._best()
+        # trial id -> (every request waiting for it, the first one first; its spec)
+        inflight: dict[int, tuple[list[TrialRequest], TrialSpec]] = {}
+        running: dict[tuple, int] = {}  # key -> trial id running it now
 
         self.progress(Progress(n_done, budget.n_trials, elapsed(), budget.wall_time, best,
                                phase="resuming" if resumed else "tuning"))
@@ -280,34 +318,56 @@ class Tuner:
             room = (budget.n_trials - n_done - len(inflight)
                     if budget.n_trials is not None else free())
             asked_nothing = False
+            answered = 0  # asks answered without a new trial, in a row
+            repeating = False
             while free() > 0 and room > 0 and not out_of_time():
+                if answered > 100 + 10 * executor.n_slots:
+                    repeating = True  # it only repeats known keys: wait for running ones
+                    break
                 request = self.configurator.ask()
                 if request is None:
                     asked_nothing = True
                     break
-                if self._answer_from_store(request):
+                key = self._key(request)
+                if key in self._cache:
+                    self.configurator.tell(request, *self._cache[key])
+                    answered += 1
                     continue
+                if key in running:
+                    inflight[running[key]][0].append(request)
+                    answered += 1
+                    continue
+                answered = 0
                 spec = TrialSpec(self.store.next_trial_id(),
                                  self._full_config(request.config), request.instance,
                                  int(request.seed), request.budget)
                 self.store.start_trial(spec, "configurator", host=socket.gethostname())
                 executor.submit(spec)
-                inflight[spec.trial_id] = (request, spec)
+                inflight[spec.trial_id] = ([request], spec)
+                running[key] = spec.trial_id
                 room -= 1
             if not inflight and (asked_nothing or self.configurator.exhausted()):
                 stopped_by = stopped_by or "configurator exhausted"
                 break
+            if not inflight and repeating:
+                stopped_by = "configurator asks only for finished trials"
+                break
             for event in executor.poll(0.25):  # waits even when nothing runs (no busy loop)
                 if isinstance(event, Report):
                     self.store.add_report(event.trial_id, event.step, event.value)
-                    req = inflight.get(event.trial_id)
-                    if req and self.configurator.report(req[0], event.step, event.value):
+                    entry = inflight.get(event.trial_id)
+                    if entry and self.configurator.report(entry[0][0], event.step,
+                                                          event.value):
                         executor.prune(event.trial_id)
                     continue
                 assert isinstance(event, Finished)
-                request, spec = inflight.pop(event.spec.trial_id)
+                requests, spec = inflight.pop(event.spec.trial_id)
+                key = self._key(requests[0])
+                running.pop(key, None)
                 cost = self._finish(spec, event.outcome)
-                self.configurator.tell(request, cost, event.outcome)
+                self._cache[key] = (cost, event.outcome)
+                for request in requests:
+                    self.configurator.tell(request, cost, event.outcome)
                 n_done += 1
                 statuses[event.outcome.status] += 1
                 best = self._best()
@@ -323,19 +383,37 @@ class Tuner:
             {"config_id": config_id(self._full_config(p.config)), "cost": p.cost,
              "n_instances": p.n_instances} for p in incumbents])
         result = TuneResult(self.run_dir, n_done, dict(statuses), incumbents,
-                            resumed=resumed or bool(interrupted), stopped_by=stopped_by)
+                            resumed=resumed or bool(recovered), stopped_by=stopped_by)
         return result
 
-    def _answer_from_store(self, request: TrialRequest) -> bool:
-        key = (config_id(self._full_config(request.config)), request.instance,
-               int(request.seed), request.budget)
-        stored = self._cache.get(key)
-        if not stored:
-            return False
-        t = stored.pop(0)
-        assert self.configurator is not None
-        self.configurator.tell(request, t.cost, t.outcome)
-        return True
+    def _recover(self, elapsed: Callable[[], float], out_of_time: Callable[[], bool]
+                 ) -> int:
+        """Re-run the configurator's trials that an earlier session left unfinished (killed
+        or out of wall time), each key once, before the configurator is rebuilt: replayed
+        with the rest, they are never dropped nor left to the configurator to ask again.
+        Returns how many ran."""
+        finished = {(t.config_id, t.instance, t.seed, t.budget)
+                    for t in self.store.completed(origin="configurator")}
+        todo: dict[tuple, Job] = {}
+        for t in self.store.trials(status="interrupted", origin="configurator"):
+            key = (t.config_id, t.instance, t.seed, t.budget)
+            if key not in finished:
+                todo.setdefault(key, Job(t.config, t.instance, t.seed, t.budget))
+        if not todo or out_of_time():
+            return 0
+        n_before = len(self.store.completed(origin="configurator"))
+        total = self.scenario.budget.n_trials
+
+        def progress(done: int, n: int, status: str) -> None:
+            self.progress(Progress(n_before + done, total, elapsed(),
+                                   self.scenario.budget.wall_time, None, status,
+                                   phase="recovering"))
+
+        evaluator = Evaluator(self.store, self.executor, self.objectives, self.crash,
+                              "configurator", reuse=lambda t: False, progress=progress)
+        evaluator.run(list(todo.values()))
+        self.store.set_meta("elapsed_s", elapsed())
+        return len(todo)
 
     def _finish(self, spec: TrialSpec, outcome: TrialOutcome) -> float | list[float]:
         return record_outcome(self.store, spec, outcome, self.objectives, self.crash)[1]
@@ -350,6 +428,22 @@ class Tuner:
         return float(c[0] if isinstance(c, list) else c)
 
     # -- incumbent vs default -------------------------------------------------------------
+    def comparison_settings(self, incumbent: dict[str, Any]) -> tuple[int, float | None]:
+        """Seed and budget of the final comparison: those the configurator evaluated the
+        incumbent with (SMAC-AC draws its own seed, the others use the scenario seed), so
+        its tuning trials answer the comparison on the training instances and the default
+        runs with the same seed (a paired comparison).  If it never ran: the scenario seed
+        and the highest fidelity (or the configuration's own epochs)."""
+        cid = config_id(incumbent)
+        used = [(t.seed, t.budget) for t in self.store.completed(origin="configurator")
+                if t.config_id == cid]
+        if used:
+            top = max((b for _, b in used if b is not None), default=None)
+            used = [u for u in used if u[1] == top]
+            return max(sorted(set(used), key=str), key=used.count)
+        fid = self.scenario.fidelity
+        return int(self.scenario.seed), float(fid.max_epochs) if fid else None
+
     def compare(self, result: TuneResult) -> TuneResult:
         """Run default and incumbent on every train and test instance (reusing stored
         trials), write the incumbent file and the summary; returns ``result`` filled in."""
@@ -357,8 +451,7 @@ class Tuner:
             return result
         incumbent = self._full_config(result.incumbents[0].config)
         default = self._full_config(dict(self.cs.get_default_configuration()))
-        budget = float(self.scenario.fidelity.max_epochs) if self.scenario.fidelity else None
-        seed = self.scenario.seed
+        seed, budget = self.comparison_settings(incumbent)
         jobs = [(name, cfg, inst, split)
                 for split, insts in (("train", self.train), ("test", self.test))
                 for inst in insts
@@ -372,6 +465,7 @@ class Tuner:
             row[f"{name}_status"] = res.get("status", "crashed")
             row[f"{name}_trial"] = trial_id
         result.comparison = list(rows.values())
+        result.comparison_seed = seed
         # What the analysis reads back: which trials answer the comparison.
         self.store.set_meta("final_comparison", {
             "default": config_id(default), "incumbent": config_id(incumbent), "seed": seed,
@@ -382,14 +476,19 @@ class Tuner:
     def _evaluate(self, jobs: list[tuple[dict, Instance, int, float | None]]
                   ) -> list[tuple[dict, int]]:
         """Results (with the answering trial's id) of ``(config, instance, seed, budget)``
-        jobs: from the store when an ``ok`` trial ran exactly these settings, else run now
-        (origin 'final'); identical jobs run once."""
+        jobs.  Each key runs once, ever: a comparison trial that finished in an earlier
+        invocation answers whatever its status, and so does a tuning trial of the same key
+        (an ``ok`` one only if it measured the test error); identical jobs run once."""
         def progress(done: int, total: int, status: str) -> None:
             self.progress(Progress(done, total, 0.0, None, None, status, phase="final"))
 
+        def reuse(t) -> bool:
+            if t.origin not in ("final", "configurator"):
+                return False
+            return t.status != "ok" or "test_error" in t.result
+
         evaluator = Evaluator(self.store, self.executor, self.objectives, self.crash, "final",
-                              reuse=lambda t: t.status == "ok" and "test_error" in t.result,
-                              progress=progress)
+                              reuse=reuse, progress=progress)
         answers = evaluator.run([Job(cfg, inst.id, seed, budget)
                                  for cfg, inst, seed, budget in jobs])
         return [({**a.result, "status": a.status}, a.trial_id) for a in answers]
@@ -411,6 +510,7 @@ class Tuner:
             "statuses": result.statuses, "stopped_by": result.stopped_by,
             "incumbents": [{"config": plain(p.config), "cost": p.cost,
                             "n_instances": p.n_instances} for p in result.incumbents],
+            "comparison_seed": result.comparison_seed,
             "comparison": result.comparison,
         })
         return path

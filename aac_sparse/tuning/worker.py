@@ -202,9 +202,26 @@ def _exit_when_orphaned(parent_pid: int) -> None:
             os._exit(70)
 
 
+def _quiet_sender(conn: Connection) -> Callable[[tuple], None]:
+    """``conn.send`` that ends this worker quietly, with one line, once the tuner is gone
+    (a broken pipe is not a failure of the trial, and there is no one left to tell)."""
+    def send(message: tuple) -> None:
+        try:
+            conn.send(message)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the tuner died
+            try:
+                sys.stderr.write(f"aac-sparse worker {os.getpid()}: the tuner is gone; "
+                                 "exiting\n")
+                sys.stderr.flush()
+            finally:
+                os._exit(70)
+    return send
+
+
 def serve(conn_fd: int, flag_fd: int) -> None:
     """Worker main loop: handshake, import the target once, then run trials until told to stop."""
     conn = Connection(conn_fd)
+    send = _quiet_sender(conn)
     hello = conn.recv()
     sys.path[:] = hello["sys_path"]
     threading.Thread(
@@ -219,7 +236,7 @@ def serve(conn_fd: int, flag_fd: int) -> None:
         import_error = (
             f"cannot load target {hello['label']}:\n{traceback.format_exc()}"
         )
-    conn.send(("ready", os.getpid(), import_error))
+    send(("ready", os.getpid(), import_error))
     while True:
         try:
             spec = conn.recv()
@@ -229,17 +246,17 @@ def serve(conn_fd: int, flag_fd: int) -> None:
             return
         if target is None:
             now = time.time()
-            conn.send(("start", spec.trial_id, now))
-            conn.send(("done", spec.trial_id, "crashed", {}, import_error, now, now))
+            send(("start", spec.trial_id, now))
+            send(("done", spec.trial_id, "crashed", {}, import_error, now, now))
             continue
         trial_id = spec.trial_id
         status, result, error, start, end = run_trial(
-            target, spec, conn.send, lambda tid=trial_id: flag.get() == tid
+            target, spec, send, lambda tid=trial_id: flag.get() == tid
         )
         try:
-            conn.send(("done", trial_id, status, result, error, start, end))
+            send(("done", trial_id, status, result, error, start, end))
         except Exception as exc:  # pickling fails before anything is written
-            conn.send(
+            send(
                 ("done", trial_id, "crashed", {},
                  f"the target's result cannot be sent back (not picklable: {exc})", start, end)
             )
