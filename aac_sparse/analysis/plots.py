@@ -4,7 +4,7 @@ state) and returned as PNG bytes."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -173,4 +173,52 @@ def pareto(points: Sequence[tuple[str, list[float]]], front: Sequence[tuple[str,
     ax.set_title("objectives: mean over the training instances", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], xlabel: str,
+           ylabel: str, title: str) -> bytes:
+    """Mean lines with a ±1 std band, one per label: ``label -> (x, mean, std)``."""
+    fig = _figure(3.8)
+    ax = fig.subplots()
+    for k, (label, (x, mean, std)) in enumerate(series.items()):
+        color = f"C{k % 10}"
+        ax.plot(x, mean, color=color, label=label, lw=1.4)
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def paired_bars(labels: Sequence[str], a: Sequence[float], a_err: Sequence[float],
+                b: Sequence[float], b_err: Sequence[float], names: tuple[str, str],
+                ylabel: str, title: str) -> bytes:
+    """Two bars per label (e.g. default and tuned) with error bars (spread over seeds)."""
+    fig = _figure(3.6)
+    ax = fig.subplots()
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, a, 0.4, yerr=a_err, label=names[0], color="#bbbbbb", capsize=3)
+    ax.bar(x + 0.2, b, 0.4, yerr=b_err, label=names[1], color="#2b7bba", capsize=3)
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def horizontal_bars(labels: Sequence[str], values: Sequence[float], errors: Sequence[float],
+                    xlabel: str, title: str) -> bytes:
+    """One horizontal bar per label, largest on top."""
+    fig = _figure(0.5 + 0.32 * max(3, len(labels)))
+    ax = fig.subplots()
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y, values, xerr=errors, color="#2b7bba", capsize=2)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3, axis="x")
+    fig.suptitle(title, fontsize=10)
     return _png(fig)

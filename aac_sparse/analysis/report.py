@@ -423,8 +423,14 @@ def _free(run: Run) -> set[str]:
 
 
 def render_markdown(f: Findings) -> str:
-    lines = [f"# Report: {f.run.name}", ""]
-    for sec in sections(f):
+    return markdown_document(f"Report: {f.run.name}", sections(f), f.figures)
+
+
+def markdown_document(title: str, secs: Sequence[Section], figures: Mapping[str, bytes]
+                      ) -> str:
+    """Sections as Markdown; figures are referenced as ``figures/<name>.png``."""
+    lines = [f"# {title}", ""]
+    for sec in secs:
         lines += [f"## {sec.title}", ""]
         for kind, body in sec.parts:
             if kind == "text":
@@ -438,7 +444,7 @@ def render_markdown(f: Findings) -> str:
                 lines.append("")
             else:
                 name, caption = body
-                if name in f.figures:
+                if name in figures:
                     lines += [f"![{caption}](figures/{name}.png)", ""]
     return "\n".join(lines)
 
@@ -465,12 +471,17 @@ def _inline(text: str) -> str:
 
 
 def render_html(f: Findings) -> str:
+    return html_document(f"Report: {f.run.name}", sections(f), f.figures)
+
+
+def html_document(title: str, secs: Sequence[Section], figures: Mapping[str, bytes]) -> str:
+    """Sections as one self-contained HTML page (figures embedded as PNG data)."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>aac-sparse report: {html.escape(f.run.name)}</title>",
+             f"<title>aac-sparse {html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body>",
-             f"<h1>Report: {html.escape(f.run.name)}</h1>"]
-    for sec in sections(f):
+             f"<h1>{html.escape(title)}</h1>"]
+    for sec in secs:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")
         for kind, body in sec.parts:
             if kind == "text":
@@ -486,8 +497,8 @@ def render_html(f: Findings) -> str:
                 parts.append("</tbody></table>")
             else:
                 name, caption = body
-                if name in f.figures:
-                    data = base64.b64encode(f.figures[name]).decode()
+                if name in figures:
+                    data = base64.b64encode(figures[name]).decode()
                     parts.append(f'<figure><img alt="{html.escape(caption)}" '
                                  f'src="data:image/png;base64,{data}">'
                                  f"<figcaption>{html.escape(caption)}</figcaption></figure>")

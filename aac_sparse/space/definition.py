@@ -265,3 +265,28 @@ def to_train_config(values: Mapping[str, Any], fixed: Mapping[str, Any] | None =
         return TrainConfig(**out)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "configuration")) from exc
+
+
+# The component groups the research questions speak of (seed 000, Q3): every parameter of
+# the meta space belongs to exactly one (a test checks it).
+COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "prune criterion": ("prune",),
+    "regrow strategy": ("regrow", "regrow_init", "regrow_candidates"),
+    "update schedule": ("update_schedule", "update_every_epochs", "update_every_steps",
+                        "update_end", "zeta", "zeta_decay", "evolve_layers"),
+    "density distribution": ("density_distribution", "density", "epsilon"),
+    "activation": ("activation", "alpha"),
+    "importance pruning": ("importance_pruning", "ip_every", "ip_percentile",
+                           "ip_start_fraction"),
+    "optimiser": ("lr", "lr_schedule", "lr_final_fraction", "momentum", "weight_decay",
+                  "batch_size", "dropout", "epochs"),
+    "initialisation": ("weight_init",),
+}
+
+
+def component_group(name: str) -> str:
+    """The component group of parameter ``name`` ('other' for a user's own parameter)."""
+    for group, names in COMPONENT_GROUPS.items():
+        if name in names:
+            return group
+    return "other"

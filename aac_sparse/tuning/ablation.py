@@ -183,9 +183,10 @@ def racing_ablation(run_dir: str | Path, source: dict[str, Any], target: dict[st
                     source_name: str, target_name: str, workers: int | None = None,
                     repetitions: int = 1, first_test: int = 3, alpha: float = 0.05,
                     progress: Progress | None = None,
-                    say: Callable[[str], None] = lambda s: None) -> RacingResult:
+                    say: Callable[[str], None] = lambda s: None,
+                    meta_key: str = "ablation_racing") -> RacingResult:
     """Run (or resume) the racing ablation of a run directory from ``source`` to
-    ``target`` (space values); records the path in the store's meta ``ablation_racing``."""
+    ``target`` (space values); records the path in the store's meta ``meta_key``."""
     from .store import resolve_store_path
     from .tuner import make_executor
 
@@ -208,7 +209,7 @@ def racing_ablation(run_dir: str | Path, source: dict[str, Any], target: dict[st
             racer = RacingAblation(store, scenario, executor, repetitions,
                                    first_test, alpha, progress)
             result = racer.run(source, target)
-            store.set_meta("ablation_racing", {
+            store.set_meta(meta_key, {
                 "source": source_name, "target": target_name, "objective": racer.objective,
                 "blocks": [list(b) for b in racer.blocks],
                 "n_trials": len(store.trials(origin=ORIGIN)),

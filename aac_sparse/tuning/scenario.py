@@ -269,7 +269,8 @@ def bundled_dir() -> Path:
 
 def bundled() -> list[str]:
     """Names of the scenarios shipped with aac-sparse."""
-    return sorted(p.name for p in bundled_dir().glob("*.yaml"))
+    return sorted(p.name for p in bundled_dir().glob("*.yaml")
+                  if not p.name.endswith("-study.yaml"))
 
 
 def resolve(path: str | Path) -> Path:

@@ -33,6 +33,8 @@ from aac_sparse.errors import UserError
 from aac_sparse.tuning.trial import STATUSES, TrialOutcome, TrialSpec
 
 STORE_FILENAME = "trials.sqlite"
+# A study directory's plan (the study and its runs, each a run directory with a store).
+STUDY_PLAN_FILENAME = "study-plan.json"
 SCHEMA_VERSION = 1
 STORE_FORMAT = "aac-sparse trial store"
 RUNNING = "running"

@@ -518,18 +518,20 @@ class Tuner:
 
 def tune(scenario: Scenario, scenario_file: Path | None = None, new: bool = False,
          force: bool = False, progress: ProgressFn | None = None,
-         say: Callable[[str], None] = lambda s: None) -> TuneResult:
+         say: Callable[[str], None] = lambda s: None,
+         executor_factory: Callable[..., Executor] | None = None) -> TuneResult:
     """Run (or resume) a scenario end to end; the library form of ``aac-sparse tune``.
 
     Everything is checked (and every instance prepared) before the run directory is
-    written; one process at a time owns the directory."""
+    written; one process at a time owns the directory.  ``executor_factory`` lends a
+    worker pool (a study shares one between its runs)."""
     from .exports import to_csv
 
     check_scenario(scenario, scenario_file, say=say)
     with RunLock(scenario.run_dir(), "tune"):
         run_dir, store, _ = open_run(scenario, new, force)
         try:
-            tuner = Tuner(scenario, run_dir, store, scenario_file, progress)
+            tuner = Tuner(scenario, run_dir, store, scenario_file, progress, executor_factory)
             try:
                 tuner.prepare_data(say)
                 result = tuner.compare(tuner.run())
