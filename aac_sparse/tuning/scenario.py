@@ -273,16 +273,23 @@ def bundled() -> list[str]:
                   if not p.name.endswith("-study.yaml"))
 
 
-def resolve(path: str | Path) -> Path:
-    """A scenario path as given, or a bundled scenario by bare name (``leukemia.yaml``)."""
+def bundled_studies() -> list[str]:
+    """Names of the study files shipped with aac-sparse (``*-study.yaml``)."""
+    return sorted(p.name for p in bundled_dir().glob("*-study.yaml"))
+
+
+def resolve(path: str | Path, what: str = "scenario") -> Path:
+    """A scenario (or study) path as given, or a bundled one by bare name
+    (``leukemia.yaml``, ``leukemia-study``)."""
     p = Path(path).expanduser()
     if p.is_file():
         return p
+    names = bundled_studies() if what == "study" else bundled()
     for name in (p.name, f"{p.name}.yaml"):
-        if len(p.parts) == 1 and (bundled_dir() / name).is_file():
+        if len(p.parts) == 1 and name in names:
             return bundled_dir() / name
-    raise ConfigError(f"scenario {str(path)!r} not found (no such file, and no bundled "
-                      f"scenario of that name; bundled: {', '.join(bundled())})")
+    raise ConfigError(f"{what} {str(path)!r} not found (no such file, and no bundled "
+                      f"{what} of that name; bundled: {', '.join(names)})")
 
 
 def load_scenario(path: str | Path) -> tuple[Scenario, Path]:

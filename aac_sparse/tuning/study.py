@@ -30,8 +30,8 @@ from .scenario import (
     Instances,
     Scenario,
     _Strict,
-    bundled_dir,
     load_scenario,
+    resolve,
 )
 from .store import STUDY_PLAN_FILENAME
 
@@ -95,24 +95,8 @@ class PlannedRun:
         return Path(self.scenario.output or "")
 
 
-def bundled_studies() -> list[str]:
-    return sorted(p.name for p in bundled_dir().glob("*-study.yaml"))
-
-
-def resolve_study(path: str | Path) -> Path:
-    """A study file as given, or a bundled study by name (``leukemia-study.yaml``)."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
-    for name in (p.name, f"{p.name}.yaml"):
-        if len(p.parts) == 1 and (bundled_dir() / name).is_file():
-            return bundled_dir() / name
-    raise ConfigError(f"study {str(path)!r} not found (no such file, and no bundled study "
-                      f"of that name; bundled: {', '.join(bundled_studies())})")
-
-
 def load_study(path: str | Path) -> tuple[StudyFile, Path]:
-    file = resolve_study(path)
+    file = resolve(path, "study")
     try:
         return StudyFile(**read_mapping(file)), file
     except ValidationError as exc:
