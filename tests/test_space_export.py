@@ -42,7 +42,10 @@ from aac_sparse.space.export import (
     to_configspace_json,
     to_configspace_yaml,
     to_irace,
+    to_irace4,
     to_irace_default_configuration,
+    to_irace_forbidden,
+    to_irace_scenario,
     to_optuna_source,
     to_pcs,
 )
@@ -139,8 +142,14 @@ def test_irace_file_parses_back(space):
         for other in names:
             if other in p["condition"].replace("%in%", ""):
                 assert names.index(other) < names.index(p["name"])
-    assert '[forbidden]\n(algo == "c") & (flag == "on")\n(batch %in% c("16"))' in text
-    assert "digits = 7" in text  # 1e-05 needs five decimals, irace wants two more
+    assert "[forbidden]" not in text and "[global]" not in text  # irace 3 has no sections
+    assert to_irace_forbidden(space) == '(algo == "c") & (flag == "on")\n(batch %in% c("16"))\n'
+    sectioned = to_irace4(space)
+    assert '[forbidden]\n(algo == "c") & (flag == "on")\n(batch %in% c("16"))' in sectioned
+    assert "digits = 7" in sectioned  # 1e-05 needs five decimals, irace wants two more
+    scenario = to_irace_scenario(space, "everything")
+    assert "digits = 7" in scenario and 'forbiddenFile = "everything.irace-forbidden.txt"' \
+        in scenario and 'parameterFile = "everything.irace.txt"' in scenario
     header, row = to_irace_default_configuration(space).splitlines()
     defaults = dict(zip(header.split(), row.split(), strict=True))
     assert defaults["lr"] == "0.01" and defaults["grand"] == "NA"
@@ -209,14 +218,15 @@ def test_unsupported_features_are_clear_errors():
 
     cs = ConfigurationSpace()
     cs.add(NormalFloatHyperparameter("n", mu=0, sigma=1, lower=-3, upper=3))
-    for fmt in ("pcs", "irace", "optuna"):
+    for fmt in ("pcs", "irace", "irace4", "optuna"):
         with pytest.raises(ValueError, match="'n'"):
             export_space(cs, fmt)
     cs = ConfigurationSpace()
     a, b = UniformFloatHyperparameter("a", 0, 1), UniformFloatHyperparameter("b", 0, 1)
     cs.add([a, b, ForbiddenLessThanRelation(a, b)])
-    with pytest.raises(ValueError, match="forbidden clause"):
-        to_irace(cs)
+    for write in (to_irace4, to_irace_forbidden):
+        with pytest.raises(ValueError, match="forbidden clause"):
+            write(cs)
     with pytest.raises(ValueError, match="unknown format"):
         export_space(cs, "xml")
 

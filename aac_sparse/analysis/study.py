@@ -38,6 +38,7 @@ from .rundata import TUNING, Run, RunError, load_run
 from .stats import Paired, paired
 
 SINGLE_SPACES = ("set", "rigl")
+PRESET_NAMES = {"set": "SET", "rigl": "RigL"}
 
 
 @dataclass
@@ -253,7 +254,8 @@ def _q1(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: in
             inst_rows.append([space, conf, inst, float(np.nanmean([p[0] for p in pairs])),
                               float(np.nanmean([p[1] for p in pairs])), len(pairs)])
         if gain == gain and test.n:
-            verdict = "improved" if test.mean_delta < 0 else "did not improve"
+            verdict = ("improved" if test.mean_delta < 0 else "worsened"
+                       if test.mean_delta > 0 else "did not change")
             f.conclusions.append(
                 f"Q1 {space} with {conf}: tuning {verdict} the held-out {f.metric} "
                 f"({_f(d_mean)} → {_f(t_mean)}, tunability {_f(gain)}; Wilcoxon p = "
@@ -402,18 +404,30 @@ def _q3(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: in
     pooled = pooled_run([r.run for r in meta])
     sec.text(f"fANOVA over the {len(pooled.trials)} tuning trials of the {len(meta)} "
              "`meta` runs pooled (training-instance cost); a group's share is the sum of "
-             "its parameters' main effects.")
+             "the main effects of its parameters that are active everywhere; conditional "
+             "ones are analysed in the sub-space where they are active, and their share "
+             "is of that sub-space's variance.")
     numbers: dict[str, Any] = {}
     try:
         imp = fanova_importance(pooled, objective, n_forests=n_forests, n_trees=n_trees,
                                 seed=seed)
+        # Shares of the whole landscape add up; a conditional parameter's share is of
+        # its own sub-space's variance and is listed beside its group, not added to it.
         totals: dict[str, float] = defaultdict(float)
+        within: dict[str, list[str]] = defaultdict(list)
         for row in imp.main:
-            totals[component_group(row.parameter)] += row.importance
+            group = component_group(row.parameter)
+            if row.subspace == "all trials":
+                totals[group] += row.importance
+            else:
+                totals.setdefault(group, 0.0)
+                within[group].append(f"{row.parameter} {_f(row.importance, 2)} "
+                                     f"(in {row.subspace})")
         group_rows = sorted(([g, v, ", ".join(n for n in COMPONENT_GROUPS.get(g, ())
-                                              if n in pooled.cs)]
+                                              if n in pooled.cs), "; ".join(within[g])]
                              for g, v in totals.items()), key=lambda r: -r[1])
-        _table(sec, ["component group", "variance share", "parameters"], group_rows)
+        _table(sec, ["component group", "variance share", "parameters",
+                     "conditional parameters (share of their sub-space)"], group_rows)
         f.figures["q3_groups"] = plots.horizontal_bars(
             [r[0] for r in group_rows], [r[1] for r in group_rows], [0.0] * len(group_rows),
             "share of variance (main effects)", "importance per component group")
@@ -422,7 +436,7 @@ def _q3(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: in
                      r.n_trials, r.subspace] for r in imp.main]
         _table(sec, ["parameter", "group", "importance", "std", "trials", "sub-space"],
                   imp_rows[:20])
-        f.csv["q3_groups"] = (["group", "share", "parameters"], group_rows)
+        f.csv["q3_groups"] = (["group", "share", "parameters", "conditional"], group_rows)
         f.csv["q3_importance"] = (["parameter", "group", "importance", "std", "n_trials",
                                    "subspace"], imp_rows)
         numbers["groups"] = {r[0]: r[1] for r in group_rows}
@@ -461,7 +475,7 @@ def _q3(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: in
                 rows = [[s.step, s.change.label if s.change else "(source)",
                          s.values(r.run.cs) if s.change else preset, s.cost, s.share]
                         for s in path]
-                sec.text(f"Surrogate ablation from the {preset.upper()} preset to the best "
+                sec.text(f"Surrogate ablation from the {PRESET_NAMES[preset]} preset to the best "
                          f"meta incumbent (run {r.name}):")
                 _table(sec, ["step", "parameter", "value", "predicted cost", "share"], rows)
                 f.figures[f"q3_ablation_{preset}"] = plots.ablation_path(
@@ -474,13 +488,13 @@ def _q3(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: in
                 if steps:
                     top = max(steps, key=lambda s: s.share)
                     f.conclusions.append(
-                        f"Q3: on the way from {preset.upper()} to the best meta incumbent "
+                        f"Q3: on the way from {PRESET_NAMES[preset]} to the best meta incumbent "
                         f"the largest single step is {top.change.label} → "
                         f"{top.values(r.run.cs)} ({100 * top.share:.0f}% of the predicted "
                         "change).")
             racing = r.run.meta.get(f"ablation_racing.{preset}")
             if racing:
-                sec.text(f"Racing ablation from {preset.upper()} (real trials, "
+                sec.text(f"Racing ablation from {PRESET_NAMES[preset]} (real trials, "
                          f"{racing['n_trials']} of them; Friedman + Conover):")
                 _table(sec, ["step", "parameter", "value", "cost", "share"],
                           [[s["step"], s["parameter"], s["value"], s["cost"], s["share"]]

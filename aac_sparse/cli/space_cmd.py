@@ -60,15 +60,27 @@ def export(
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="file to write [default: stdout]")] = None,
 ) -> None:
-    """Write a space for ConfigSpace/SMAC (json, yaml, pcs), irace or Optuna (Python)."""
+    """Write a space for ConfigSpace/SMAC (json, yaml, pcs), irace or Optuna (Python).
+
+    irace: the parameters file reads in irace 3 and 4; with -o, the forbidden expressions,
+    the default configuration and the scenario lines naming them are written beside it
+    (irace 3 has no sections).  irace4: one sectioned file for irace >= 4.
+    """
     from ..io import atomic_write_text
-    from ..space.export import export_space
+    from ..space.export import export_space, irace_files
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    text = export_space(_space(space), fmt)
+    cs = _space(space)
+    text = export_space(cs, fmt)
     if output is None:
         typer.echo(text, nl=False)
+    elif fmt == "irace":
+        stem = output.name.removesuffix(".txt").removesuffix(".irace")
+        for name, body in irace_files(cs, stem).items():
+            path = output if name.endswith(".irace.txt") else output.parent / name
+            atomic_write_text(path, body)
+            console.print(f"wrote {path}")
     else:
         atomic_write_text(output, text)
         console.print(f"wrote {output}")

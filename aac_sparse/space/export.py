@@ -53,7 +53,7 @@ def export_space(cs: ConfigurationSpace, fmt: str) -> str:
     """The space in format ``fmt`` (one of :data:`FORMATS`) as text."""
     writers: dict[str, Callable[[ConfigurationSpace], str]] = {
         "configspace-json": to_configspace_json, "configspace-yaml": to_configspace_yaml,
-        "pcs": to_pcs, "irace": to_irace, "optuna": to_optuna_source,
+        "pcs": to_pcs, "irace": to_irace, "irace4": to_irace4, "optuna": to_optuna_source,
     }
     if fmt not in writers:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -200,12 +200,32 @@ def _pcs_forbidden(clause) -> list[str]:
 # -- irace -------------------------------------------------------------------------------
 
 def to_irace(cs: ConfigurationSpace) -> str:
-    """An irace parameters file (irace >= 4: ``[forbidden]`` and ``[global]`` sections).
+    """An irace parameters file that irace 3 and irace >= 4 both read: no sections.
 
+    irace 3 has no ``[forbidden]``/``[global]`` sections, so the forbidden expressions go
+    to their own file (:func:`to_irace_forbidden`, the scenario's ``forbiddenFile``) and the
+    precision to the scenario (``digits``, see :func:`to_irace_scenario`): without it irace
+    rounds a bound such as 1e-06 to 0 and rejects a log-scaled domain.
     Reals and integers keep their log scale (``r,log``, ``i,log``); categorical, ordinal
     and constant values are quoted strings (a constant is a one-value categorical, which
     irace treats as fixed); conditions are R expressions after ``|``.
     """
+    return "\n".join(_irace_lines(cs, "irace 3 and >= 4; forbidden expressions and "
+                                       "digits are in the scenario files")) + "\n"
+
+
+def to_irace4(cs: ConfigurationSpace) -> str:
+    """The parameters file in irace >= 4's sectioned form (``[forbidden]``, ``[global]``
+    with ``digits``): one self-contained file, which irace 3 cannot read."""
+    lines = _irace_lines(cs, "irace >= 4.0")
+    forbidden = to_irace_forbidden(cs)
+    if forbidden:
+        lines += ["", "[forbidden]", *forbidden.splitlines()]
+    lines += ["", "[global]", f"digits = {_irace_digits(cs)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _irace_lines(cs: ConfigurationSpace, which: str) -> list[str]:
     rows = []
     for name in _order(cs):
         hp = cs[name]
@@ -214,16 +234,35 @@ def to_irace(cs: ConfigurationSpace) -> str:
         rows.append((name, f'"--{name}="', kind, domain,
                      f"| {_render(cond, _IRACE)}" if cond is not None else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["# aac-sparse configuration space for irace (>= 4.0)",
+    lines = [f"# aac-sparse configuration space {cs.name} for irace ({which})",
              "# name  switch  type  values  [| condition (R syntax)]"]
     lines += [" ".join(r[i].ljust(widths[i]) for i in range(4)).rstrip() + (f" {r[4]}" if r[4]
                                                                            else "")
               for r in rows]
-    forbidden = to_irace_forbidden(cs)
-    if forbidden:
-        lines += ["", "[forbidden]", *forbidden.splitlines()]
-    lines += ["", "[global]", f"digits = {_irace_digits(cs)}"]
+    return lines
+
+
+def to_irace_scenario(cs: ConfigurationSpace, stem: str) -> str:
+    """The lines of an irace scenario file that go with :func:`to_irace`'s files named
+    ``<stem>.irace.txt``, ``<stem>.irace-forbidden.txt`` and ``<stem>.irace-default.txt``."""
+    lines = [f"# irace scenario settings for the aac-sparse space {cs.name} (irace 3 and 4)",
+             f'parameterFile = "{stem}.irace.txt"',
+             f'configurationsFile = "{stem}.irace-default.txt"',
+             f"digits = {_irace_digits(cs)}"]
+    if cs.forbidden_clauses:
+        lines.append(f'forbiddenFile = "{stem}.irace-forbidden.txt"')
     return "\n".join(lines) + "\n"
+
+
+def irace_files(cs: ConfigurationSpace, stem: str) -> dict[str, str]:
+    """Every file irace needs for ``cs``: parameters, forbidden expressions (if any), the
+    default configuration and the scenario lines naming them; name -> text."""
+    files = {f"{stem}.irace.txt": to_irace(cs),
+             f"{stem}.irace-default.txt": to_irace_default_configuration(cs),
+             f"{stem}.irace-scenario.txt": to_irace_scenario(cs, stem)}
+    if cs.forbidden_clauses:
+        files[f"{stem}.irace-forbidden.txt"] = to_irace_forbidden(cs)
+    return files
 
 
 def _q(v: Any) -> str:

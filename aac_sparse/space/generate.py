@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..io import atomic_write_text
 from .definition import SPACES, get_space
-from .export import export_space, to_irace_default_configuration
+from .export import export_space, irace_files
 
-SUFFIXES = {"configspace-json": ".json", "pcs": ".pcs", "irace": ".irace.txt",
+SUFFIXES = {"configspace-json": ".json", "pcs": ".pcs", "irace4": ".irace4.txt",
             "optuna": "_optuna.py"}
 
 
@@ -26,7 +26,7 @@ def generated_files() -> dict[str, str]:
         cs = get_space(name)
         for fmt, suffix in SUFFIXES.items():
             files[f"{name}{suffix}"] = export_space(cs, fmt)
-        files[f"{name}.irace-default.txt"] = to_irace_default_configuration(cs)
+        files.update(irace_files(cs, name))
     return files
 
 
