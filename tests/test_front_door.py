@@ -263,9 +263,9 @@ def test_broken_scenarios_through_the_real_command(name, tmp_path):
 
 COMMANDS = [["train"], ["presets"], ["tune"], ["scenarios"], ["report"], ["importance"],
             ["ablate"], ["data", "list"], ["data", "info"], ["data", "fetch"],
-            ["space", "show"], ["space", "export"], ["study"]]
+            ["space", "show"], ["space", "export"], ["study"], ["export"]]
 MISSING = {("tune",): "Missing option '--scenario'", ("report",): "Missing argument",
-           ("study",): "Missing argument",
+           ("study",): "Missing argument", ("export",): "Missing argument",
            ("importance",): "Missing argument", ("ablate",): "Missing argument",
            ("data", "info"): "Missing argument", ("data", "fetch"): "Missing argument"}
 BAD_VALUE = [(["train", "--epochs", "many"], "Invalid value for '--epochs'"),

@@ -85,7 +85,7 @@ def fill(store: TrialStore) -> list[int]:
                            [objectives["val_error"], objectives["nnz"]])
     tid = store.next_trial_id()
     ids.append(tid)
-    store.start_trial(TrialSpec(tid, CONFIGS[3], "inst1", 13), origin="default")
+    store.start_trial(TrialSpec(tid, CONFIGS[3], "inst1", 13), origin="final")
     return ids
 
 
@@ -132,7 +132,7 @@ def test_round_trip_of_specs_and_outcomes(store: TrialStore, tmp_path: Path):
     assert running.outcome is None and running.cost is None and running.objectives == {}
 
     assert [t.trial_id for t in store.completed()] == ids[:3]
-    assert [t.trial_id for t in store.trials(origin="default")] == [4]
+    assert [t.trial_id for t in store.trials(origin="final")] == [4]
     assert [t.trial_id for t in store.trials(status=["ok", "pruned"])] == [1, 2]
     assert store.count() == 4 and store.count("running") == 1 and store.count("memout") == 0
     assert store.trial(2).status == "pruned"
@@ -322,7 +322,8 @@ def test_optuna_export(store: TrialStore, tmp_path: Path):
     store.start_trial(TrialSpec(tid, CONFIGS[0], "inst0", 5), "configurator")  # left out
     cs = make_space()
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    to_optuna_study(store, url, "run", cs, ["val_error", "nnz"], ["minimize", "minimize"])
+    to_optuna_study(store, url, "run", cs, ["val_error", "nnz"], ["minimize", "minimize"],
+                    per="instance", include=("final",))
     study = optuna.load_study(study_name="run", storage=url)
     trials = study.get_trials(deepcopy=False)
     State = optuna.trial.TrialState
@@ -343,11 +344,12 @@ def test_optuna_export(store: TrialStore, tmp_path: Path):
     assert study.metric_names == ["val_error", "nnz"]
 
     with pytest.raises(UserError, match="already exists"):
-        to_optuna_study(store, url, "run", cs, ["val_error", "nnz"], ["minimize", "minimize"])
+        to_optuna_study(store, url, "run", cs, ["val_error", "nnz"], ["minimize", "minimize"],
+                        per="instance", include=("final",))
     # Overwriting; single objective; space and objectives taken from the store's meta.
     store.set_meta("configspace", cs.to_serialized_dict())
     store.set_meta("objectives", [{"name": "val_error", "direction": "minimize"}])
-    to_optuna_study(store, url, "run", overwrite=True)
+    to_optuna_study(store, url, "run", overwrite=True, per="instance", include=("final",))
     study = optuna.load_study(study_name="run", storage=url)
     assert len(study.trials) == 4 and study.best_trial.user_attrs["trial_id"] == 4
     assert study.trials[1].value == pytest.approx(0.7)  # pruned: its last report
@@ -382,7 +384,8 @@ def test_deepcave_export(store: TrialStore, tmp_path: Path):
     store.mark_interrupted()
     cs = make_space()
     out = to_deepcave(store, tmp_path / "deepcave", cs, ["val_error", "nnz"],
-                      ["minimize", "maximize"], bounds={"val_error": (0.0, 1.0)})
+                      ["minimize", "maximize"], bounds={"val_error": (0.0, 1.0)},
+                      per="instance", include=("final",))
     assert CS.ConfigurationSpace.from_json(out / "configspace.json") == cs
 
     space, configs, trials = read_deepcave_run(out)
@@ -395,7 +398,7 @@ def test_deepcave_export(store: TrialStore, tmp_path: Path):
         "config_id", *names,
         "metric:val_error [0.0; 1.0] (minimize)", "metric:nnz [500.0; 2000.0] (maximize)",
         "status", "start_time", "end_time", "budget", "seed", "trial_id", "instance", "origin",
-        "inactive", "error"]
+        "inactive", "error", "trial_seed"]
     pattern = re.compile(r"metric:(\w+) \[(-?\d+\.?\d*|[-+]inf); (-?\d+\.?\d*|[-+]inf)\] "
                          r"\((minimize|maximize)\)")
     assert all(pattern.fullmatch(c) for c in trials.columns if c.startswith("metric"))

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import UserError
-from . import analysis_cmd, data_cmd, space_cmd, study_cmd, train_cmd, tune_cmd
+from . import analysis_cmd, data_cmd, export_cmd, space_cmd, study_cmd, train_cmd, tune_cmd
 
 app = typer.Typer(
     name="aac-sparse",
@@ -38,6 +38,7 @@ app.command("report")(analysis_cmd.report_command)
 app.command("importance")(analysis_cmd.importance_command)
 app.command("ablate")(analysis_cmd.ablate_command)
 app.command("study")(study_cmd.study_command)
+app.command("export")(export_cmd.export_command)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(space_cmd.app, name="space")
 

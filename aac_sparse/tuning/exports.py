@@ -10,6 +10,7 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,80 @@ def _space_and_objectives(store: TrialStore, cs: ConfigurationSpace | None,
     return cs, objectives, directions
 
 
+TUNING_ORIGIN = "configurator"
+INCLUDABLE = ("final", "ablation")
+PER = ("configuration", "instance")
+# A configuration's status over its instances: ok only if every trial was; otherwise the
+# most severe status among them.
+_SEVERITY = ("crashed", "memout", "timeout", "diverged", INTERRUPTED, "pruned", "ok")
+
+
+@dataclass
+class ConfigurationRecord:
+    """The trials of one configuration at one budget (and origin), across instances."""
+
+    origin: str
+    config_id: str
+    config: dict[str, Any]
+    budget: float | None
+    trials: list[Any]
+
+    @property
+    def status(self) -> str:
+        seen = {t.status for t in self.trials}
+        return next(s for s in _SEVERITY if s in seen)
+
+    def mean_objective(self, name: str) -> float:
+        values = [t.objectives.get(name) for t in self.trials]
+        finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+        return sum(finite) / len(finite) if len(finite) == len(values) else math.nan
+
+    @property
+    def cost(self) -> Any:
+        """Mean of the costs the configurator was told (crash costs included)."""
+        costs = [t.cost for t in self.trials if t.cost is not None]
+        if not costs:
+            return None
+        if isinstance(costs[0], list):
+            return [sum(c[i] for c in costs) / len(costs) for i in range(len(costs[0]))]
+        return sum(costs) / len(costs)
+
+
+def exported_frame(store: TrialStore, include: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`to_dataframe` restricted like :func:`exported_trials` (one row per trial)."""
+    _check_include(include)
+    frame = to_dataframe(store)
+    keep = frame["origin"].isin({TUNING_ORIGIN, *include}) & (frame["status"] != RUNNING)
+    return frame[keep].reset_index(drop=True)
+
+
+def _check_include(include: Sequence[str]) -> None:
+    bad = sorted(set(include) - set(INCLUDABLE))
+    if bad:
+        raise UserError(f"--include {','.join(bad)}: choose from {', '.join(INCLUDABLE)}")
+
+
+def exported_trials(store: TrialStore, include: Sequence[str] = ()) -> list[Any]:
+    """The trials an export holds: tuning trials, plus final-comparison and/or ablation
+    trials when ``include`` names them; running trials never."""
+    _check_include(include)
+    origins = {TUNING_ORIGIN, *include}
+    return [t for t in store.trials(with_reports=True)
+            if t.origin in origins and t.status != RUNNING]
+
+
+def by_configuration(trials: Sequence[Any]) -> list[ConfigurationRecord]:
+    """Trials grouped by (origin, configuration, budget), in order of first appearance."""
+    groups: dict[tuple, ConfigurationRecord] = {}
+    for t in trials:
+        key = (t.origin, t.config_id, t.budget)
+        if key not in groups:
+            groups[key] = ConfigurationRecord(t.origin, t.config_id, dict(t.config),
+                                              t.budget, [])
+        groups[key].trials.append(t)
+    return list(groups.values())
+
+
 def optuna_distributions(cs: ConfigurationSpace) -> dict[str, Any]:
     """Optuna distributions for the space: floats/ints keep bounds and log scale,
     categoricals and ordinals become string choices, constants are left out."""
@@ -188,20 +263,28 @@ def _local_time(timestamp: float) -> datetime:
 
 def to_optuna_study(store: TrialStore, storage: str, study_name: str,
                     cs: ConfigurationSpace | None = None, objectives: Sequence[str] | None = None,
-                    directions: Sequence[str] | None = None, *, overwrite: bool = False
-                    ) -> optuna.Study:
-    """Copy the finished and interrupted trials into a new Optuna study (e.g. in
-    ``sqlite:///x.db`` for optuna-dashboard); ``overwrite=True`` replaces an existing one.
+                    directions: Sequence[str] | None = None, *, overwrite: bool = False,
+                    include: Sequence[str] = (), per: str = "configuration") -> optuna.Study:
+    """Copy the run into a new Optuna study (e.g. in ``sqlite:///x.db`` for
+    optuna-dashboard); ``overwrite=True`` replaces an existing one.
+
+    ``per="configuration"`` (the default, and the project's own Optuna semantics): one
+    Optuna trial per configuration and budget, its values the mean objectives over the
+    instances, the per-instance costs, statuses and trial ids in user attrs — so the
+    dashboard's Pareto front compares like with like.  ``per="instance"``: one Optuna trial
+    per stored trial.  Only tuning trials unless ``include`` names ``final`` (the
+    incumbent-vs-default comparison, held-out instances included) or ``ablation``.
 
     State: ``ok`` -> COMPLETE (FAIL if an objective is missing or NaN), ``pruned`` -> PRUNED
     (value = last finite report, as Optuna does, single objective only), the other statuses
-    and ``interrupted`` -> FAIL; running trials are left out.  Params are the active
-    parameters; intermediate values are the reports; user attrs carry trial_id, instance,
-    seed, budget, status, origin, config_id, cost and error.
+    and ``interrupted`` -> FAIL.  Params are the active parameters, categorical and ordinal
+    ones as Optuna's string labels (``aac_sparse.space.values.from_optuna`` maps them back
+    to ConfigSpace values); intermediate values are the reports.
     """
     import optuna
-    from optuna.trial import FrozenTrial, TrialState
 
+    if per not in PER:
+        raise UserError(f"--per {per!r}: choose one of {', '.join(PER)}")
     cs, objectives, directions = _space_and_objectives(store, cs, objectives, directions)
     dists = optuna_distributions(cs)
     if study_name in optuna.study.get_all_study_names(storage):
@@ -214,49 +297,80 @@ def to_optuna_study(store: TrialStore, storage: str, study_name: str,
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(objectives))
     study.set_user_attr("source", str(store.path))
+    study.set_user_attr("per", per)
 
+    trials = exported_trials(store, include)
     frozen = []
-    for t in store.trials(with_reports=True):
-        if t.status == RUNNING:
-            continue
-        params, param_dists = {}, {}
-        for name, value in t.config.items():
-            if name not in dists:
-                continue
-            params[name] = _optuna_param(dists[name], value)
-            param_dists[name] = dists[name]
-            if not dists[name]._contains(dists[name].to_internal_repr(params[name])):
-                raise ValueError(f"trial {t.trial_id}: {name}={value!r} lies outside the space "
-                                 f"({dists[name]}); export with the space the run used")
-        values: list[float] | None = None
-        note = ""
-        if t.status == "ok":
-            raw = [t.objectives.get(name) for name in objectives]
-            if any(v is None or math.isnan(v) for v in raw):
-                state, note = TrialState.FAIL, "an objective is missing or NaN"
-            else:
-                state, values = TrialState.COMPLETE, [float(v) for v in raw]
-        elif t.status == "pruned":
-            state = TrialState.PRUNED
-            finite = [v for _, v in (t.reports or ()) if math.isfinite(v)]
-            if len(objectives) == 1 and t.reports and finite and t.reports[-1][1] == finite[-1]:
-                values = [finite[-1]]
-        else:
-            state = TrialState.FAIL
-        attrs = {"trial_id": t.trial_id, "instance": t.instance, "seed": t.seed,
-                 "budget": t.budget, "status": t.status, "origin": t.origin,
-                 "config_id": t.config_id, "cost": json_ready(t.cost), "error": t.error}
-        if note:
-            attrs["export_note"] = note
-        start = t.start if t.start is not None else t.created
-        end = t.end if t.end is not None else start
-        frozen.append(FrozenTrial(
-            number=len(frozen), state=state, value=None, values=values,
-            datetime_start=_local_time(start), datetime_complete=_local_time(end), params=params,
-            distributions=param_dists, user_attrs=attrs, system_attrs={},
-            intermediate_values={step: v for step, v in (t.reports or ())}, trial_id=0))
+    if per == "instance":
+        for t in trials:
+            attrs = {"trial_id": t.trial_id, "instance": t.instance, "seed": t.seed,
+                     "budget": t.budget, "status": t.status, "origin": t.origin,
+                     "config_id": t.config_id, "cost": json_ready(t.cost), "error": t.error}
+            values = [t.objectives.get(name) for name in objectives]
+            frozen.append(_frozen(len(frozen), t.trial_id, t.config, dists, t.status, values,
+                                  t.reports or (), t.start, t.end, t.created, attrs,
+                                  len(objectives)))
+    else:
+        for rec in by_configuration(trials):
+            ts = rec.trials
+            attrs = {"config_id": rec.config_id, "budget": rec.budget, "origin": rec.origin,
+                     "status": rec.status, "n_instances": len({t.instance for t in ts}),
+                     "cost": json_ready(rec.cost),
+                     "instance_costs": {t.instance: json_ready(t.cost) for t in ts},
+                     "instance_statuses": {t.instance: t.status for t in ts},
+                     "trial_ids": [t.trial_id for t in ts],
+                     "seeds": sorted({t.seed for t in ts})}
+            values = [rec.mean_objective(name) for name in objectives]
+            if len(ts) == 1:
+                reports = tuple(ts[0].reports or ())
+            else:  # one step per instance, its cost (as Optuna's Wilcoxon pruner sees it)
+                reports = tuple((i, float(t.cost)) for i, t in enumerate(ts)
+                                if isinstance(t.cost, int | float))
+            start = min((t.start if t.start is not None else t.created) for t in ts)
+            end = max((t.end if t.end is not None else start) for t in ts)
+            frozen.append(_frozen(len(frozen), ts[0].trial_id, rec.config, dists, rec.status,
+                                  values, reports, start, end, start, attrs, len(objectives)))
     study.add_trials(frozen)
     return study
+
+
+def _frozen(number: int, trial_id: int, config: dict[str, Any], dists: dict[str, Any],
+            status: str, raw: list[Any], reports: Sequence[tuple[int, float]],
+            start: float | None, end: float | None, created: float, attrs: dict[str, Any],
+            n_objectives: int):
+    """One finished Optuna trial for a stored trial or configuration."""
+    from optuna.trial import FrozenTrial, TrialState
+
+    params, param_dists = {}, {}
+    for name, value in config.items():
+        if name not in dists:
+            continue
+        params[name] = _optuna_param(dists[name], value)
+        param_dists[name] = dists[name]
+        if not dists[name]._contains(dists[name].to_internal_repr(params[name])):
+            raise ValueError(f"trial {trial_id}: {name}={value!r} lies outside the space "
+                             f"({dists[name]}); export with the space the run used")
+    values: list[float] | None = None
+    if status == "ok":
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in raw):
+            state = TrialState.FAIL
+            attrs["export_note"] = "an objective is missing or NaN"
+        else:
+            state, values = TrialState.COMPLETE, [float(v) for v in raw]
+    elif status == "pruned":
+        state = TrialState.PRUNED
+        finite = [v for _, v in reports if math.isfinite(v)]
+        if n_objectives == 1 and reports and finite and reports[-1][1] == finite[-1]:
+            values = [finite[-1]]
+    else:
+        state = TrialState.FAIL
+    start = start if start is not None else created
+    end = end if end is not None else start
+    return FrozenTrial(
+        number=number, state=state, value=None, values=values,
+        datetime_start=_local_time(start), datetime_complete=_local_time(end), params=params,
+        distributions=param_dists, user_attrs=attrs, system_attrs={},
+        intermediate_values={step: v for step, v in reports}, trial_id=0)
 
 
 # DeepCAVE's DataFrame converter (deepcave.runs.converters.dataframe.DataFrameRun) reads a
@@ -297,8 +411,16 @@ def _decimal(x: float) -> str:
 def to_deepcave(store: TrialStore, directory: str | Path,
                 cs: ConfigurationSpace | None = None, objectives: Sequence[str] | None = None,
                 directions: Sequence[str] | None = None,
-                bounds: dict[str, tuple[float, float]] | None = None) -> Path:
+                bounds: dict[str, tuple[float, float]] | None = None,
+                include: Sequence[str] = (), per: str = "configuration") -> Path:
     """Write the run as a DeepCAVE "DataFrame" run folder (open it in DeepCAVE's run picker).
+
+    DeepCAVE keys a trial by (configuration, budget, seed) and keeps the last row of a key,
+    so ``per="configuration"`` (default) writes one row per configuration and budget, with
+    the mean objectives and one ``cost:<instance>`` column per instance; ``per="instance"``
+    writes one row per stored trial, its ``seed`` made unique per key where two trials
+    share one (the trial's own seed is in ``trial_seed``).  Tuning trials only unless
+    ``include`` names ``final`` or ``ablation``.
 
     Files: ``configspace.csv`` (name, type, log, lower, upper, default, distribution,
     item_<i>, ordered, distribution_mu/sigma/alpha/beta), ``trials.csv`` (config_id, one
@@ -357,7 +479,9 @@ def to_deepcave(store: TrialStore, directory: str | Path,
                      "distribution_sigma", "distribution_alpha", "distribution_beta"]
     space_frame = pd.DataFrame(space_rows, columns=space_columns)
 
-    trials = [t for t in store.trials() if t.status != RUNNING]
+    if per not in PER:
+        raise UserError(f"--per {per!r}: choose one of {', '.join(PER)}")
+    trials = exported_trials(store, include)
     metric_names = [re.sub(r"\W", "_", name) for name in objectives]
     if len(set(metric_names)) != len(metric_names):
         raise ValueError(f"objective names {objectives} collide once made DeepCAVE-safe "
@@ -374,12 +498,21 @@ def to_deepcave(store: TrialStore, directory: str | Path,
         metric_columns.append(
             f"metric:{safe} [{_decimal(lower)}; {_decimal(upper)}] ({direction})")
 
+    if per == "configuration":
+        records = by_configuration(trials)
+        instances = list(dict.fromkeys(t.instance for t in trials))
+    else:
+        records = [ConfigurationRecord(t.origin, t.config_id, dict(t.config), t.budget, [t])
+                   for t in trials]
+        instances = []
+    used: set[tuple] = set()
     trial_rows = []
-    for t in trials:
-        row = {"config_id": t.config_id}
+    for rec in records:
+        ts = rec.trials
+        row = {"config_id": rec.config_id}
         inactive = []
         for hp in hps:
-            value = t.config.get(hp.name)
+            value = rec.config.get(hp.name)
             if value is None:
                 inactive.append(hp.name)
                 value = hp.default_value
@@ -390,21 +523,33 @@ def to_deepcave(store: TrialStore, directory: str | Path,
             else:
                 row[hp.name] = _choice_label(value)
         for name, column in zip(objectives, metric_columns, strict=True):
-            value = t.objectives.get(name)
-            row[column] = np.nan if value is None else float(value)
-        start = t.start if t.start is not None else t.created
-        status = _DEEPCAVE_STATUS[t.status]
+            row[column] = rec.mean_objective(name)
+        start = min((t.start if t.start is not None else t.created) for t in ts)
+        end = max((t.end if t.end is not None else start) for t in ts)
+        status = _DEEPCAVE_STATUS[rec.status]
         if status == "success" and any(math.isnan(row[c]) for c in metric_columns):
             status = "failed"  # DeepCAVE cannot use a success without all its costs
-        row.update(status=status, start_time=start,
-                   end_time=t.end if t.end is not None else start,
-                   budget=np.nan if t.budget is None else t.budget, seed=t.seed,
-                   trial_id=t.trial_id, instance=t.instance, origin=t.origin,
-                   inactive=";".join(inactive), error=t.error)
+        seeds = sorted({t.seed for t in ts})
+        seed = seeds[0] if len(seeds) == 1 else -1
+        while (rec.config_id, rec.budget, seed) in used:  # DeepCAVE would overwrite it
+            seed = seed + 1 if seed >= 0 else len(used) + 1
+        used.add((rec.config_id, rec.budget, seed))
+        row.update(status=status, start_time=start, end_time=end,
+                   budget=np.nan if rec.budget is None else rec.budget, seed=seed,
+                   trial_id=";".join(str(t.trial_id) for t in ts),
+                   instance=";".join(t.instance for t in ts), origin=rec.origin,
+                   inactive=";".join(inactive), error=" | ".join(t.error for t in ts
+                                                                 if t.error),
+                   trial_seed=";".join(str(t.seed) for t in ts))
+        for inst in instances:
+            costs = [t.cost for t in ts if t.instance == inst and
+                     isinstance(t.cost, int | float)]
+            row[f"cost:{inst}"] = costs[0] if costs else np.nan
         trial_rows.append(row)
     trial_columns = ["config_id", *[hp.name for hp in hps], *metric_columns, "status",
                      "start_time", "end_time", "budget", "seed", "trial_id", "instance",
-                     "origin", "inactive", "error"]
+                     "origin", "inactive", "error", "trial_seed",
+                     *[f"cost:{inst}" for inst in instances]]
     trial_frame = pd.DataFrame(trial_rows, columns=trial_columns)
 
     atomic_write(directory / "configspace.csv",
