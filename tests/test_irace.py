@@ -1,12 +1,14 @@
 """The irace export in the real irace (R): every bundled space's files are read by
-``irace::readParameters`` and ``readConfigurationsFile``, and a tiny real irace tuning
-(600 experiments; a synthetic cost computed from the parameters by a Python target runner) samples only
-configurations that are valid in ConfigSpace.  Skipped, saying so, where R's irace is
+``irace::readParameters`` and ``readConfigurationsFile``, and a tiny real irace tuning (600
+experiments, a synthetic cost computed from the parameters by a Python target runner)
+samples only configurations that are valid in ConfigSpace; the shipped target runner
+runs the real target as irace calls it.  Skipped, saying so, where R's irace is
 not installed (``.ci/run`` installs Debian's ``r-cran-irace``)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -116,3 +118,47 @@ def test_a_tiny_real_irace_tuning_samples_only_valid_configurations(tmp_path):
             else:
                 typed[k] = type(hp.default_value)(v)
         Configuration(cs, values=typed).check_valid_configuration()
+
+
+def test_irace_target_runner_runs_the_real_target_as_irace_calls_it(tmp_path, monkeypatch):
+    """``irace-target --write`` gives files irace 3.5 accepts (readScenario and
+    checkScenario), and the generated target-runner, called as irace calls it with the
+    default configuration, prints the validation error of a real training run."""
+    from aac_sparse.target import target
+    from aac_sparse.tuning.scenario import load_scenario
+
+    monkeypatch.setenv("AAC_SPARSE_CACHE", str(tmp_path / "cache"))
+    spec = {"name": "irace-tiny", "space": "set", "fixed": {"hidden": [16], "epochs": 2},
+            "instances": {"train": [{"dataset": "synthetic", "folds": 3, "use": [0, 1],
+                                     "options": {"n_samples": 150, "n_features": 12,
+                                                 "n_classes": 3}}]},
+            "budget": {"n_trials": 300, "trial_wall_time": 60}}
+    file = tmp_path / "sc.yaml"
+    file.write_text(json.dumps(spec))
+    files = tmp_path / "irace"
+    res = subprocess.run([sys.executable, "-m", "aac_sparse", "irace-target", "-s", str(file),
+                          "--write", str(files)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = rscript("""
+        library(irace)
+        s <- checkScenario(readScenario("scenario.txt"))
+        p <- readParameters(s$parameterFile, digits = s$digits)
+        cat(length(p$names), length(s$instances), file.exists(s$targetRunner), "\\n")
+    """, files)
+    n, n_inst, runner = out.strip().splitlines()[-1].split()
+    assert int(n_inst) == 2 and runner == "TRUE"
+    header, values = (files / "space.irace-default.txt").read_text().splitlines()[:2]
+    args = ["1", "1", "7", "1"] + [f"--{k}={v}" for k, v in
+                                   zip(header.split(), values.split(), strict=True) if v != "NA"]
+    run = subprocess.run([str(files / "target-runner"), *args], capture_output=True,
+                         text=True, timeout=300, cwd=files)
+    assert run.returncode == 0, run.stderr
+    cost = float(run.stdout.strip().splitlines()[-1])
+    sc, _ = load_scenario(file)
+    cs = get_space("set", sc.fixed)
+    default = {**dict(cs.get_default_configuration()), **sc.fixed}
+    inst = sc.train_instances().instances[1]
+    assert cost == pytest.approx(target(default, inst, 7)["val_error"])
+    bad = subprocess.run([str(files / "target-runner"), "1", "1", "7", "1", "--lr=abc"],
+                         capture_output=True, text=True, timeout=120, cwd=files)
+    assert bad.returncode == 2 and "lr" in bad.stderr and "Traceback" not in bad.stderr

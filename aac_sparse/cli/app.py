@@ -39,6 +39,8 @@ app.command("importance")(analysis_cmd.importance_command)
 app.command("ablate")(analysis_cmd.ablate_command)
 app.command("study")(study_cmd.study_command)
 app.command("export")(export_cmd.export_command)
+app.command("irace-target", context_settings={
+    "allow_extra_args": True, "ignore_unknown_options": True})(tune_cmd.irace_target_command)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(space_cmd.app, name="space")
 

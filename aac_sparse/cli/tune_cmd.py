@@ -133,3 +133,29 @@ def scenarios_command() -> None:
         budget = ", ".join(f"{k}={v}" for k, v in sc.budget.model_dump().items() if v)
         table.add_row(name, sc.configurator.name, budget, escape(sc.description))
     console.print(table)
+
+
+def irace_target_command(
+    ctx: typer.Context,
+    scenario: Annotated[str, typer.Option(
+        "--scenario", "-s", help="the scenario whose space, fixed settings, instances and "
+        "objectives irace tunes")],
+    write: Annotated[Path | None, typer.Option(
+        "--write", help="write irace's files for the scenario into this folder (then: cd "
+        "FOLDER && irace) instead of running an experiment")] = None,
+) -> None:
+    """Let irace tune aac-sparse: write irace's files (--write DIR), or run one experiment
+    as irace's targetRunner and print its cost.
+
+    irace calls: target-runner ID_CONFIG ID_INSTANCE SEED INSTANCE [BOUND] --name=value ...
+    """
+    from ..tuning.irace_runner import run_irace_target, write_irace_files
+    from ..tuning.scenario import load_scenario
+
+    sc, file = load_scenario(scenario)
+    if write is not None:
+        for path in write_irace_files(sc, file, write):
+            console.print(f"wrote {escape(str(path))}")
+        console.print(f"tune with: cd {escape(str(write))} && irace --scenario scenario.txt")
+        return
+    typer.echo(repr(run_irace_target(sc, file, list(ctx.args))))
