@@ -113,3 +113,51 @@ def test_export_mistakes_are_clear(run_dir):
         res = subprocess.run([sys.executable, "-m", "aac_sparse", "export", str(run_dir),
                               *args], capture_output=True, text=True, timeout=60)
         assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_exported_study_opens_in_optuna_dashboard(run_dir, tmp_path):
+    """The real optuna-dashboard serves the exported study: its JSON API lists one trial
+    per configuration with the store's values and a config ready for training."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    _, configs = store_view(run_dir)
+    db = tmp_path / "d.db"
+    export(run_dir, "--format", "optuna", "-o", str(db))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    proc = subprocess.Popen([str(exe), f"sqlite:///{db}", "--host", "127.0.0.1", "--port",
+                             str(port), "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                studies = json.load(urllib.request.urlopen(f"{base}/api/studies", timeout=5))
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+                time.sleep(0.3)
+        (study,) = studies["study_summaries"]
+        detail = json.load(urllib.request.urlopen(
+            f"{base}/api/studies/{study['study_id']}", timeout=10))
+        trials = detail["trials"]
+        assert len(trials) == len(configs)
+        for t in trials:
+            attrs = {a["key"]: a["value"] for a in t["user_attrs"]}  # JSON text or str()
+            budget = json.loads(attrs["budget"])
+            ts = configs[("configurator", attrs["config_id"],
+                          None if budget is None else float(budget))]
+            if all(x.status == "ok" for x in ts):
+                assert t["state"] == "Complete"
+                assert t["values"][0] == pytest.approx(
+                    sum(x.objectives["val_error"] for x in ts) / len(ts))
+            assert json.loads(attrs["config"]) == ts[0].config  # ready for training
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

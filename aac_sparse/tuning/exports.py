@@ -279,7 +279,8 @@ def to_optuna_study(store: TrialStore, storage: str, study_name: str,
     (value = last finite report, as Optuna does, single objective only), the other statuses
     and ``interrupted`` -> FAIL.  Params are the active parameters, categorical and ordinal
     ones as Optuna's string labels (``aac_sparse.space.values.from_optuna`` maps them back
-    to ConfigSpace values); intermediate values are the reports.
+    to ConfigSpace values; the user attr ``config`` holds the store's values, ready for
+    ``aac-sparse train``); intermediate values are the reports.
     """
     import optuna
 
@@ -305,7 +306,8 @@ def to_optuna_study(store: TrialStore, storage: str, study_name: str,
         for t in trials:
             attrs = {"trial_id": t.trial_id, "instance": t.instance, "seed": t.seed,
                      "budget": t.budget, "status": t.status, "origin": t.origin,
-                     "config_id": t.config_id, "cost": json_ready(t.cost), "error": t.error}
+                     "config_id": t.config_id, "cost": json_ready(t.cost), "error": t.error,
+                     "config": json_ready(t.config)}
             values = [t.objectives.get(name) for name in objectives]
             frozen.append(_frozen(len(frozen), t.trial_id, t.config, dists, t.status, values,
                                   t.reports or (), t.start, t.end, t.created, attrs,
@@ -319,7 +321,8 @@ def to_optuna_study(store: TrialStore, storage: str, study_name: str,
                      "instance_costs": {t.instance: json_ready(t.cost) for t in ts},
                      "instance_statuses": {t.instance: t.status for t in ts},
                      "trial_ids": [t.trial_id for t in ts],
-                     "seeds": sorted({t.seed for t in ts})}
+                     "seeds": sorted({t.seed for t in ts}),
+                     "config": json_ready(rec.config)}
             values = [rec.mean_objective(name) for name in objectives]
             if len(ts) == 1:
                 reports = tuple(ts[0].reports or ())
