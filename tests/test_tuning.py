@@ -411,7 +411,7 @@ def test_a_key_asked_again_joins_the_running_trial_or_is_answered_from_the_store
                 self.queue.append(TrialRequest(config, i0, 1, None, "after it finished"))
 
         def replay(self, trials):
-            pass
+            """Nothing was stored before this session."""
 
         def incumbents(self):
             return []

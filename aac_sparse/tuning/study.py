@@ -97,8 +97,13 @@ class PlannedRun:
 
 def load_study(path: str | Path) -> tuple[StudyFile, Path]:
     file = resolve(path, "study")
+    data = read_mapping(file)
+    if "space" in data and "spaces" not in data:
+        raise ConfigError(f"{file}: this is a scenario file (space:, not spaces:); tune it "
+                          f"with 'aac-sparse tune -s {file}', or give a study file (README: "
+                          "'Research questions')")
     try:
-        return StudyFile(**read_mapping(file)), file
+        return StudyFile(**data), file
     except ValidationError as exc:
         raise ConfigError(format_validation_error(
             exc, str(file), "unknown field of a study file (README: 'Research questions')")
