@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,12 +322,9 @@ def _q2(f: StudyFindings, objective: str, n_budget: int) -> None:
     x = np.arange(1, n_budget + 1)
     for (space, conf), group in sorted(groups.items()):
         cs = np.array([curve(r.run, objective, n_budget) for r in group])
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                series[f"{space}/{conf}"] = (x, np.nanmean(cs, axis=0), np.nanstd(cs, axis=0))
+        with warnings.catch_warnings():  # all-NaN columns (before any run's first trial)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            series[f"{space}/{conf}"] = (x, np.nanmean(cs, axis=0), np.nanstd(cs, axis=0))
 
     def tuned(space: str, conf: str) -> dict[tuple[int, str], float]:
         out = {}
@@ -389,8 +387,7 @@ def _q2(f: StudyFindings, objective: str, n_budget: int) -> None:
 
 
 def _q3(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: int) -> None:
-    from ..space.changes import in_space
-    from ..space.definition import preset_values
+    from ..space.changes import preset_in_space
     from .ablation import surrogate_ablation
     from .importance import fanova_importance
     from .surrogate import Surrogate
@@ -464,9 +461,8 @@ def _q3(f: StudyFindings, objective: str, n_forests: int, n_trees: int, seed: in
             sur = None
             sec.text(f"ablation: {exc}")
         for preset in SINGLE_SPACES:
-            fixed = {k: v for k, v in r.run.fixed.items() if k in r.run.cs}
             try:
-                source = in_space(r.run.cs, {**preset_values(preset), **fixed}, preset)
+                source = preset_in_space(r.run.cs, preset, r.run.fixed)
             except ValueError as exc:
                 sec.text(f"ablation from {preset}: {exc}")
                 continue

@@ -47,17 +47,15 @@ def _source(run, name: str) -> dict[str, Any]:
     """The ablation source: the space's default, or a preset with the run's own fixed
     settings (e.g. its epochs and layer sizes) kept."""
     from ..engine.config import PRESETS
-    from ..space.changes import in_space
-    from ..space.definition import preset_values
+    from ..space.changes import preset_in_space
 
     if name == "default":
         return run.default_config()
     if name not in PRESETS:
         raise ConfigError(f"--source {name!r}: give 'default' or a preset "
                           f"({', '.join(PRESETS)})")
-    values = {**preset_values(name), **{k: v for k, v in run.fixed.items() if k in run.cs}}
     try:
-        return in_space(run.cs, values, f"preset {name}")
+        return preset_in_space(run.cs, name, run.fixed)
     except ValueError as exc:
         raise ConfigError(f"--source {name}: {exc}") from exc
 

@@ -50,15 +50,9 @@ def export_command(
             if per != "configuration":
                 raise ConfigError("--per applies to optuna and deepcave; csv and parquet "
                                   "keep one row per stored trial")
-            from ..io import atomic_write
-
-            frame = exports.exported_frame(store, chosen)
-            if fmt == "csv":
-                atomic_write(out, lambda fh: frame.to_csv(fh, index=False))
-            else:
-                safe = exports._parquet_safe(frame)
-                atomic_write(out, lambda fh: safe.to_parquet(fh, index=False))
-            console.print(f"wrote {len(frame)} trials to {escape(str(out))}")
+            write = exports.to_csv if fmt == "csv" else exports.to_parquet
+            write(store, out, chosen)
+            console.print(f"wrote {escape(str(out))} (one row per trial)")
         elif fmt == "optuna":
             out.parent.mkdir(parents=True, exist_ok=True)
             study = exports.to_optuna_study(store, f"sqlite:///{out.resolve()}",

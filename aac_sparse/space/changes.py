@@ -73,6 +73,15 @@ def with_values(cs, config: Mapping[str, Any], changes: Mapping[str, Any],
     return complete(cs, merged, fill)
 
 
+def preset_in_space(cs, preset: str, fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """Preset ``preset`` as a configuration of ``cs`` with a run's ``fixed`` settings (its
+    layer sizes, epochs, ...) kept; a ValueError says what does not fit."""
+    from .definition import preset_values
+
+    values = {**preset_values(preset), **{k: v for k, v in fixed.items() if k in cs}}
+    return in_space(cs, values, f"preset {preset}")
+
+
 def in_space(cs, values: Mapping[str, Any], what: str) -> dict[str, Any]:
     """``values`` (which may hold settings outside the space) as a valid configuration of
     ``cs``: active parameters only; a ValueError says what does not fit."""

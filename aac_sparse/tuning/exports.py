@@ -82,9 +82,10 @@ def reports_dataframe(store: TrialStore) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["trial_id", "step", "value"])
 
 
-def to_csv(store: TrialStore, path: str | Path) -> Path:
-    """Write :func:`to_dataframe` as CSV, atomically."""
-    frame = to_dataframe(store)
+def to_csv(store: TrialStore, path: str | Path, include: Sequence[str] | None = None) -> Path:
+    """Write :func:`to_dataframe` as CSV, atomically: every trial, or (``include`` given)
+    the tuning trials plus the origins it names, as :func:`exported_frame`."""
+    frame = to_dataframe(store) if include is None else exported_frame(store, include)
     return atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
 
 
@@ -100,9 +101,12 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def to_parquet(store: TrialStore, path: str | Path) -> Path:
-    """Write :func:`to_dataframe` as Parquet (pyarrow), atomically."""
-    frame = _parquet_safe(to_dataframe(store))
+def to_parquet(store: TrialStore, path: str | Path,
+               include: Sequence[str] | None = None) -> Path:
+    """Write :func:`to_dataframe` as Parquet (pyarrow), atomically; ``include`` as in
+    :func:`to_csv`."""
+    frame = _parquet_safe(to_dataframe(store) if include is None
+                          else exported_frame(store, include))
     return atomic_write(path, lambda fh: frame.to_parquet(fh, index=False))
 
 

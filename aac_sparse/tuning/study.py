@@ -116,6 +116,8 @@ def _space_label(space: str) -> str:
 
 def plan(study: StudyFile, file: Path | None, out_dir: Path) -> list[PlannedRun]:
     """Every run of the study as a validated scenario (nothing is written)."""
+    from .configurators import CONFIGURATORS
+
     if study.scenario is None and study.instances is None:
         raise ConfigError(f"{file}: give scenario: (a base scenario) or instances:")
     if study.scenario is not None:
@@ -143,15 +145,16 @@ def plan(study: StudyFile, file: Path | None, out_dir: Path) -> list[PlannedRun]
         for conf in study.configurator_list:
             for seed in study.seed_list:
                 name = f"{_space_label(space)}-{conf.name}-seed{seed}"
-                options = (conf.options if conf.options or study.scenario is None
-                           or data.get("configurator", {}).get("name") != conf.name
-                           else data["configurator"].get("options", {}))
+                base_conf = data.get("configurator") or {}
+                options = conf.options or (base_conf.get("options", {})
+                                           if base_conf.get("name") == conf.name else {})
                 spec = {**data, "name": f"{study.name}-{name}"[:MAX_NAME_LENGTH],
                         "description": f"{study.name}: {name}", "space": space,
                         "configurator": {"name": conf.name, "options": dict(options)},
                         "seed": seed, "output": str(out_dir / "runs" / name)}
-                if conf.name in ("smac-ac", "smac-hpo"):
-                    spec["fidelity"] = None
+                registered = CONFIGURATORS.get(conf.name)
+                if registered is not None and registered.fidelity == "never":
+                    spec["fidelity"] = None  # the base's fidelity means nothing to it
                 try:
                     sc = Scenario.model_validate(spec)
                 except ValidationError as exc:
@@ -281,8 +284,7 @@ def best_meta_run(runs: list[PlannedRun]) -> PlannedRun | None:
 
 def _racing_ends(run: PlannedRun, preset: str) -> tuple[dict, dict]:
     """Source (a preset, with the run's fixed settings) and target (its incumbent)."""
-    from ..space.changes import in_space
-    from ..space.definition import preset_values
+    from ..space.changes import preset_in_space
     from .checks import space_for
     from .store import TrialStore
 
@@ -294,6 +296,5 @@ def _racing_ends(run: PlannedRun, preset: str) -> tuple[dict, dict]:
                       if t.config_id == inc_id)
     finally:
         store.close()
-    fixed = {k: v for k, v in run.scenario.fixed.items() if k in cs}
-    source = in_space(cs, {**preset_values(preset), **fixed}, f"preset {preset}")
+    source = preset_in_space(cs, preset, run.scenario.fixed)
     return source, {k: v for k, v in target.items() if k in cs}

@@ -392,8 +392,8 @@ class Tuner:
         or out of wall time), each key once, before the configurator is rebuilt: replayed
         with the rest, they are never dropped nor left to the configurator to ask again.
         Returns how many ran."""
-        finished = {(t.config_id, t.instance, t.seed, t.budget)
-                    for t in self.store.completed(origin="configurator")}
+        done = self.store.completed(origin="configurator")
+        finished = {(t.config_id, t.instance, t.seed, t.budget) for t in done}
         todo: dict[tuple, Job] = {}
         for t in self.store.trials(status="interrupted", origin="configurator"):
             key = (t.config_id, t.instance, t.seed, t.budget)
@@ -401,7 +401,7 @@ class Tuner:
                 todo.setdefault(key, Job(t.config, t.instance, t.seed, t.budget))
         if not todo or out_of_time():
             return 0
-        n_before = len(self.store.completed(origin="configurator"))
+        n_before = len(done)
         total = self.scenario.budget.n_trials
 
         def progress(done: int, n: int, status: str) -> None:
