@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aac_sparse.engine.config import TrainConfig  # noqa: E402
 from aac_sparse.engine.dense_reference import DenseMaskedMLP  # noqa: E402
+from aac_sparse.engine.densities import layer_densities  # noqa: E402
+from aac_sparse.engine.evolution import evolve_model  # noqa: E402
 from aac_sparse.engine.model import SparseMLP  # noqa: E402
-from aac_sparse.engine.topology import layer_densities  # noqa: E402
-from aac_sparse.engine.trainer import evolve_model  # noqa: E402
 
 SHAPES = {
     "fashion-mnist": dict(sizes=[784, 1000, 1000, 1000, 10], epsilon=20, samples=60000),

@@ -21,13 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aac_sparse.engine.densities import er_density, layer_nnz  # noqa: E402
 from aac_sparse.engine.layers import SparseLayer  # noqa: E402
-from aac_sparse.engine.regrowth import (  # noqa: E402
-    GradientSignals,
-    gradient_regrow,
-    sampled_gradient_regrow,
-)
-from aac_sparse.engine.topology import er_density, layer_nnz  # noqa: E402
+from aac_sparse.engine.model import GradientSignals  # noqa: E402
+from aac_sparse.engine.regrowth import gradient_regrow, sampled_gradient_regrow  # noqa: E402
 
 SHAPES = [(784, 1000), (1000, 1000), (12625, 1000)]
 FACTORS = [2, 5, 10, 50]

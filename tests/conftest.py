@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aac_sparse.engine.densities import layer_densities
 from aac_sparse.engine.model import SparseMLP
-from aac_sparse.engine.topology import layer_densities
 
 
 def make_model(sizes, activation="relu", epsilon=3.0, seed=0, dropout=0.0, alpha=0.3):

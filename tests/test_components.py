@@ -11,16 +11,17 @@ from conftest import make_model
 
 from aac_sparse.engine import regrowth
 from aac_sparse.engine.config import preset_config
+from aac_sparse.engine.evolution import evolve_model
 from aac_sparse.engine.layers import SparseLayer
+from aac_sparse.engine.model import GradientSignals
 from aac_sparse.engine.pruning import magnitude_prune
 from aac_sparse.engine.regrowth import (
-    GradientSignals,
     gradient_regrow,
     random_regrow,
     sampled_gradient_regrow,
 )
-from aac_sparse.engine.trainer import evolve_model, train
-from aac_sparse.engine.update_schedule import UpdateSchedule
+from aac_sparse.engine.schedules import TopologySchedule, UpdateSchedule
+from aac_sparse.engine.trainer import train
 
 
 def make_layer(n_in=37, n_out=23, nnz=200, seed=0):
@@ -185,7 +186,11 @@ def test_rigl_preset_updates_every_delta_t_with_cosine_drop_fraction():
         assert r["replaced"] == sum(math.floor(r["zeta"] * n) for n in sparse_nnz)
     assert rows[0]["replaced"] > 0
     assert len({r["nnz"] for r in rows}) == 1
-    assert total == 10 * 20
+    # the schedule the trainer builds answers exactly those steps, with those fractions
+    schedule = TopologySchedule.from_config(cfg, total, 20)
+    answered = {t: z for t in range(1, total + 1) if (z := schedule(t)) is not None}
+    assert list(answered) == [20 * r["epoch"] for r in rows[:7]]
+    assert list(answered.values()) == pytest.approx([r["zeta"] for r in rows[:7]])
 
 
 def test_rigl_step_grows_the_highest_gradient_positions_at_zero():
@@ -224,20 +229,108 @@ def test_caller_can_stop_training_after_an_epoch():
     assert result.status == "stopped" and seen == [1, 2] and len(result.history) == 2
 
 
-def test_one_registry_of_components_agrees_with_config_code_and_spaces():
-    import typing
+def _largest_prune(calls):
+    """A prune criterion unlike the built-ins: remove the largest |w| (records its calls)."""
+    def prune(w, zeta):
+        calls.append((w.shape[0], zeta))
+        remove = np.zeros(w.shape[0], dtype=bool)
+        remove[np.argsort(-np.abs(w), kind="stable")[:int(np.floor(zeta * w.shape[0]))]] = True
+        return remove
+    return prune
 
-    from aac_sparse.engine import components
+
+def test_a_component_registered_here_trains_and_appears_in_the_spaces_that_free_its_kind():
+    from pydantic import ValidationError
+
+    from aac_sparse.engine.components import COMPONENTS
+    from aac_sparse.space.definition import get_space
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 60)).astype(np.float32)
+    y = rng.integers(0, 3, 96)
+    calls: list = []
+    meaning = "remove the largest |w| (registered by a test)"
+    with COMPONENTS.registered("prune", "largest", meaning, _largest_prune(calls)):
+        meta = get_space("meta")["prune"]
+        assert list(meta.choices) == ["set", "magnitude", "largest"]
+        assert meta.meta["values"]["largest"] == meaning
+        assert get_space("set")["prune"].value == "set"  # SET's space keeps SET's criterion
+        cfg = preset_config("set", prune="largest", hidden=[100, 100], epochs=3,
+                            batch_size=32, zeta=0.25)
+        result = train(cfg, x, y)
+        assert result.status == "ok"
+        # an update after epochs 1 and 2 (never after the last) of the two sparse layers
+        # (the 100 -> 3 output layer is dense under ER with epsilon 20)
+        assert [z for _, z in calls] == [0.25] * 4
+        assert [r["replaced"] for r in result.history] == [
+            sum(int(0.25 * n) for n, _ in calls[:2]), sum(int(0.25 * n) for n, _ in calls[2:]), 0]
+        layer = make_model([40, 30, 3], epsilon=3.0, seed=5).layers[0]
+        big = set(layer.keys()[np.argsort(-np.abs(layer.w), kind="stable")[:10]])
+        evolve_layer_kw = dict(weight_init="he_uniform", regrow_init="zero")
+        from aac_sparse.engine.evolution import evolve_layer
+
+        evolve_layer(layer, COMPONENTS.get("prune", "largest")(layer.w, 10 / layer.nnz),
+                     np.random.default_rng(1), **evolve_layer_kw)
+        survivors = big & set(layer.keys())
+        assert all(layer.w[np.searchsorted(layer.keys(), k)] == 0 for k in survivors)
+    assert "largest" not in get_space("meta")["prune"].choices
+    with pytest.raises(ValidationError, match="unknown prune criterion 'largest'"):
+        preset_config("set", prune="largest")
+
+
+def test_the_registry_is_the_only_list_of_components():
+    """Config, spaces and trainer take names from the registry; every entry has a meaning
+    and every component kind is a TrainConfig setting."""
+    from aac_sparse.engine.components import COMPONENTS, KINDS
     from aac_sparse.engine.config import TrainConfig
-    from aac_sparse.engine.pruning import PRUNE_CRITERIA
-    from aac_sparse.engine.regrowth import REGROWERS
     from aac_sparse.space.definition import BY_NAME
 
-    for kind, entries in components.COMPONENTS.items():
-        field = TrainConfig.model_fields[kind]
-        assert set(typing.get_args(field.annotation)) == set(entries), kind
-        assert all(meaning for meaning in entries.values())
-        if kind in BY_NAME:  # the spaces offer registered names only
-            assert set(BY_NAME[kind].domain) <= set(entries), kind
-    assert set(PRUNE_CRITERIA) == set(components.names("prune"))
-    assert set(REGROWERS) == set(components.names("regrow"))
+    for kind in KINDS:
+        entries = COMPONENTS.entries(kind)
+        assert entries and all(e.meaning for e in entries), kind
+        assert kind in TrainConfig.model_fields, kind
+        assert BY_NAME[kind].domain == COMPONENTS.names(kind, tunable_only=True), kind
+        for e in entries:  # every registered name is accepted where it is used
+            if kind == "density_distribution":
+                TrainConfig(density_distribution=e.name, density=0.1)
+            else:
+                TrainConfig(**{kind: e.name})
+    assert COMPONENTS.names("lr_schedule", tunable_only=True) == ("constant", "cosine", "linear")
+    with pytest.raises(ValueError, match="already registered"):
+        COMPONENTS.register("prune", "set", "again")(lambda w, z: w)
+
+
+def test_a_plugin_package_registers_a_component_for_the_cli_and_its_workers(tmp_path):
+    """A package that declares the entry point group ``aac_sparse.components`` adds a
+    component without editing aac-sparse: the real CLI trains with it and lists it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "largest_prune.py").write_text(
+        "import numpy as np\n"
+        "from aac_sparse.engine.components import register\n\n"
+        "@register('prune', 'largest', 'remove the largest |w| (a plugin)')\n"
+        "def largest(w, zeta):\n"
+        "    remove = np.zeros(w.shape[0], dtype=bool)\n"
+        "    remove[np.argsort(-np.abs(w), kind='stable')[:int(zeta * w.shape[0])]] = True\n"
+        "    return remove\n")
+    info = tmp_path / "largest_prune-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: largest-prune\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[aac_sparse.components]\nlargest = largest_prune\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    cli = [sys.executable, "-m", "aac_sparse"]
+    shown = subprocess.run([*cli, "space", "show", "--space", "meta"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "largest" in shown.stdout
+    out = tmp_path / "run"
+    done = subprocess.run([*cli, "train", "--dataset", "digits", "--set", "prune=largest",
+                           "--epochs", "2", "--hidden", "64", "--quiet", "-o", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "config.json").read_text())["prune"] == "largest"
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert history[0]["replaced"] > 0

@@ -7,8 +7,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from aac_sparse.engine.densities import er_density, layer_densities
 from aac_sparse.engine.layers import SparseLayer
-from aac_sparse.engine.topology import er_density, layer_densities, random_keys, sample_absent
+from aac_sparse.engine.topology import random_keys, sample_absent
 
 
 def test_er_density_and_cap_at_one():

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels as K
-from .components import names
-
-ACTIVATIONS = names("activation")
+from .components import COMPONENTS, register
 
 
 class LeakyFamily:
@@ -29,9 +26,6 @@ class LeakyFamily:
 
     def keep(self, keep: np.ndarray) -> None:
         """Nothing per neuron to shrink."""
-
-    def describe(self) -> str:
-        return f"leaky(slope={self.slope:g})"
 
 
 class SReLU:
@@ -55,15 +49,21 @@ class SReLU:
         self.moms = {k: np.zeros(n, dtype=np.float32) for k in self.names}
 
     def forward(self, z: np.ndarray, a: np.ndarray) -> None:
+        from . import kernels as K
+
         p = self.params
         K.srelu_forward(z, a, p["t_l"], p["a_l"], p["t_r"], p["a_r"])
 
     def backward(self, z: np.ndarray, da: np.ndarray, dz: np.ndarray) -> None:
+        from . import kernels as K
+
         p, g = self.params, self.grads
         K.srelu_backward(z, da, dz, p["t_l"], p["a_l"], p["t_r"], p["a_r"],
                          g["t_l"], g["a_l"], g["t_r"], g["a_r"])
 
     def apply_update(self, lr: float, momentum: float) -> None:
+        from . import kernels as K
+
         for k in self.names:
             K.sgd_momentum_update(self.params[k], self.moms[k], self.grads[k], lr, momentum, 0.0)
 
@@ -72,22 +72,30 @@ class SReLU:
             for k in self.names:
                 d[k] = d[k][keep].copy()
 
-    def describe(self) -> str:
-        return "srelu"
+
+@register("activation", "relu", "max(0, z)")
+def relu(hidden_index: int, n: int, alpha: float) -> LeakyFamily:
+    return LeakyFamily(0.0)
+
+
+@register("activation", "leaky_relu", "z, or alpha * z below zero")
+def leaky_relu(hidden_index: int, n: int, alpha: float) -> LeakyFamily:
+    return LeakyFamily(alpha)
+
+
+@register("activation", "all_relu", "leaky with slope +alpha on odd and -alpha on even "
+          "hidden layers")
+def all_relu(hidden_index: int, n: int, alpha: float) -> LeakyFamily:
+    """All-ReLU ("Truly Sparse Neural Networks at Scale"): the left slope alternates per
+    hidden layer, ``+alpha`` on odd layers and ``-alpha`` on even layers."""
+    return LeakyFamily(alpha if hidden_index % 2 == 1 else -alpha)
+
+
+@register("activation", "srelu", "S-shaped ReLU with four learnable parameters per neuron")
+def srelu(hidden_index: int, n: int, alpha: float) -> SReLU:
+    return SReLU(n)
 
 
 def make_activation(name: str, hidden_index: int, n: int, alpha: float) -> LeakyFamily | SReLU:
-    """Activation of hidden layer ``hidden_index`` (1-based) with ``n`` neurons.
-
-    All-ReLU ("Truly Sparse Neural Networks at Scale"): the left slope alternates per
-    hidden layer, ``+alpha`` on odd layers and ``-alpha`` on even layers.
-    """
-    if name == "relu":
-        return LeakyFamily(0.0)
-    if name == "leaky_relu":
-        return LeakyFamily(alpha)
-    if name == "all_relu":
-        return LeakyFamily(alpha if hidden_index % 2 == 1 else -alpha)
-    if name == "srelu":
-        return SReLU(n)
-    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    """Activation ``name`` of hidden layer ``hidden_index`` (1-based) with ``n`` neurons."""
+    return COMPONENTS.get("activation", name)(hidden_index, n, alpha)

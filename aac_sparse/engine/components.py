@@ -1,61 +1,61 @@
-"""The one registry of the meta-algorithm's components: kind -> name -> meaning.
+"""The one registry of the meta-algorithm's components: kind -> name -> implementation.
 
-The trainer composes these by name from a flat :class:`~aac_sparse.engine.config.
-TrainConfig`; the modules that implement a kind dispatch on exactly these names (a test
-checks that the implementations, the configuration and the search spaces all agree).
+Each built-in component registers itself next to its implementation with
+``@COMPONENTS.register(kind, name, meaning)``; the configuration (:class:`~aac_sparse.
+engine.config.TrainConfig`), the trainer and the search spaces take names, meanings and
+implementations from here only.  A new component is one function or class plus one
+registration, in aac-sparse or in any package that declares the entry point group
+``aac_sparse.components`` (so tuning workers load it too).
+
+What an implementation of each kind is called with (see the built-ins for examples):
+
+=====================  ==================================================================
+kind                   implementation
+=====================  ==================================================================
+prune                  ``(w, zeta) -> bool mask`` of the connections to remove
+regrow                 ``(layer, kept_keys, count, rng, signals, candidates) -> sorted
+                       int64 keys`` of new connections; trait ``needs_gradient``
+regrow_init            ``(rng, weight_init, n_in, n_out, count) -> float32 weights``
+update_schedule        ``(step, epoch_end, epoch, every) -> bool`` (due now?); traits
+                       ``when`` (``"step"``: asked after every optimizer step,
+                       ``"epoch"``: after each epoch's evaluation) and ``every`` (the
+                       config field giving the period)
+zeta_decay             ``(zeta, progress) -> drop fraction``, progress in [0, 1]
+density_distribution   ``(shapes, epsilon, density) -> density per layer``; trait
+                       ``uses`` (``"epsilon"`` or ``"density"``)
+weight_init            ``(rng, n_in, n_out, size) -> float32 weights``
+activation             ``(hidden_index, n, alpha) -> activation`` (see ``activations``)
+lr_schedule            ``(base_lr, epoch, epochs, step_every, gamma, final_fraction) ->
+                       learning rate``
+=====================  ==================================================================
 """
 
 from __future__ import annotations
 
-COMPONENTS: dict[str, dict[str, str]] = {
-    "prune": {
-        "set": "remove the floor(zeta*n) smallest non-negative and largest negative weights, "
-               "per sign (SET)",
-        "magnitude": "remove the floor(zeta*n) weights of smallest |w| (RigL)",
-    },
-    "regrow": {
-        "random": "uniform over the positions absent after pruning (SET)",
-        "gradient": "absent positions of largest |dL/dw|, exact block-wise top-k (RigL)",
-        "gradient_sampled": "top-k of sampled absent positions by |dL/dw| (huge layers)",
-    },
-    "regrow_init": {
-        "random": "new weights drawn like the initial weights",
-        "zero": "new weights start at zero (RigL)",
-    },
-    "update_schedule": {
-        "epoch": "topology updates after every k epochs (SET)",
-        "steps": "topology updates after every delta-T optimizer steps (RigL)",
-    },
-    "zeta_decay": {
-        "constant": "the same drop fraction at every update (SET)",
-        "cosine": "drop fraction decays as a half cosine to 0 at t_end (RigL)",
-        "linear": "drop fraction decays linearly to 0 at t_end",
-    },
-    "density_distribution": {
-        "er": "Erdos-Renyi: epsilon * (n_in + n_out) / (n_in * n_out) per layer (SET)",
-        "erk": "Erdos-Renyi-Kernel scaled to an overall density (RigL)",
-        "uniform": "the same density in every layer",
-    },
-    "weight_init": {
-        "he_uniform": "U(+-sqrt(6 / n_in))",
-        "xavier": "U(+-sqrt(6 / (n_in + n_out)))",
-        "normal": "N(0, 0.1^2)",
-    },
-    "activation": {
-        "relu": "max(0, z)",
-        "leaky_relu": "z, or alpha * z below zero",
-        "all_relu": "leaky with slope +alpha on odd and -alpha on even hidden layers",
-        "srelu": "S-shaped ReLU with four learnable parameters per neuron",
-    },
-    "lr_schedule": {
-        "constant": "the same learning rate throughout",
-        "cosine": "half-cosine decay to lr_final_fraction * lr",
-        "linear": "linear decay to lr_final_fraction * lr",
-        "step": "multiply by lr_gamma every lr_step_every epochs",
-    },
+from ..registry import Registry
+
+KINDS: dict[str, str] = {
+    "prune": "prune criterion",
+    "regrow": "regrowth strategy",
+    "regrow_init": "initialisation of regrown weights",
+    "update_schedule": "topology update schedule",
+    "zeta_decay": "drop-fraction decay",
+    "density_distribution": "density distribution",
+    "weight_init": "weight initialisation",
+    "activation": "activation",
+    "lr_schedule": "learning-rate schedule",
 }
 
 
+def _builtins() -> None:
+    """Import the modules whose components register on import (none imports Numba)."""
+    from . import activations, densities, initialisation, pruning, regrowth, schedules  # noqa: F401
+
+
+COMPONENTS = Registry("component", KINDS, _builtins, entry_point_group="aac_sparse.components")
+register = COMPONENTS.register
+
+
 def names(kind: str) -> tuple[str, ...]:
-    """The registered names of one kind of component, in registry order."""
-    return tuple(COMPONENTS[kind])
+    """The registered names of one kind of component, in registration order."""
+    return COMPONENTS.names(kind)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels as K
-from .topology import init_weights, random_keys
+from .initialisation import init_weights
+from .topology import random_keys
 
 NO_ROWS = np.empty((0, 0), dtype=np.float32)  # "no such array" for the fused kernels
 

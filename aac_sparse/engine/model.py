@@ -9,14 +9,24 @@ kernels want.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import kernels as K
 from .activations import LeakyFamily, SReLU, make_activation
+from .densities import layer_nnz
 from .layers import SparseLayer
-from .regrowth import GradientSignals
-from .topology import layer_nnz
+
+
+@dataclass
+class GradientSignals:
+    """One mini-batch's layer input ``x (n_in, batch)`` and output gradient ``dz
+    (n_out, batch)``: enough to compute the gradient at any position of the layer (what
+    gradient regrowth scores absent positions by)."""
+
+    x: np.ndarray
+    dz: np.ndarray
 
 
 def to_neuron_major(x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .components import register
+
 
 def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` smallest ``values``; ties go to the lower index.
@@ -26,6 +28,8 @@ def smallest_k(values: np.ndarray, k: int) -> np.ndarray:
     return np.sort(np.concatenate((below, equal)))  # disjoint index sets
 
 
+@register("prune", "set", "remove the floor(zeta*n) smallest non-negative and largest "
+          "negative weights, per sign (SET)")
 def set_prune(w: np.ndarray, zeta: float) -> np.ndarray:
     """SET (Mocanu et al. 2018): remove ``floor(zeta * n_pos)`` smallest non-negative and
     ``floor(zeta * n_neg)`` largest negative weights (exact zeros count as positive, where
@@ -38,11 +42,9 @@ def set_prune(w: np.ndarray, zeta: float) -> np.ndarray:
     return remove
 
 
+@register("prune", "magnitude", "remove the floor(zeta*n) weights of smallest |w| (RigL)")
 def magnitude_prune(w: np.ndarray, zeta: float) -> np.ndarray:
     """RigL / magnitude pruning: remove the ``floor(zeta * n)`` connections of smallest |w|."""
     remove = np.zeros(w.shape[0], dtype=bool)
     remove[smallest_k(np.abs(w), int(np.floor(zeta * w.shape[0])))] = True
     return remove
-
-
-PRUNE_CRITERIA = {"set": set_prune, "magnitude": magnitude_prune}

@@ -9,32 +9,27 @@
   keep the top k: O(m * batch) work and O(m) memory, for layers like 54675 x 27500.
 
 The gradient at an absent position ``(j, i)`` of a layer ``z = W x + b`` over one
-mini-batch is ``sum_t dz[j, t] * x[i, t]``; :class:`GradientSignals` carries ``x`` and
-``dz`` (neuron-major) for each layer.
+mini-batch is ``sum_t dz[j, t] * x[i, t]``; :class:`~.model.GradientSignals` carries ``x``
+and ``dz`` (neuron-major) for each layer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import kernels as K
-from .layers import SparseLayer
+from .components import register
 from .topology import sample_absent
+
+if TYPE_CHECKING:  # the kernels (Numba) load when a regrowth first runs, not on import
+    from .layers import SparseLayer
+    from .model import GradientSignals
 
 BLOCK_ENTRIES = 1 << 22  # dense gradient entries held at once by the exact top-k
 
 
-@dataclass
-class GradientSignals:
-    """One mini-batch's layer input ``x (n_in, batch)`` and output gradient ``dz
-    (n_out, batch)``: enough to compute the gradient at any position of the layer."""
-
-    x: np.ndarray
-    dz: np.ndarray
-
-
+@register("regrow", "random", "uniform over the positions absent after pruning (SET)")
 def random_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
                   rng: np.random.Generator, signals: GradientSignals | None = None,
                   candidates: float = 0.0) -> np.ndarray:
@@ -42,6 +37,8 @@ def random_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
     return sample_absent(rng, layer.n_in * layer.n_out, count, kept_keys)
 
 
+@register("regrow", "gradient", "absent positions of largest |dL/dw|, exact block-wise "
+          "top-k (RigL)", needs_gradient=True)
 def gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
                     rng: np.random.Generator, signals: GradientSignals | None = None,
                     candidates: float = 0.0) -> np.ndarray:
@@ -51,6 +48,8 @@ def gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
     """
     if count <= 0:
         return np.empty(0, dtype=np.int64)
+    from . import kernels as K
+
     sig = _need(signals)
     kept_indptr, kept_indices = K.keys_to_csr(kept_keys, layer.n_in, layer.n_out)
     rows = max(1, min(layer.n_out, BLOCK_ENTRIES // max(layer.n_in, 1)))
@@ -70,6 +69,8 @@ def gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
     return np.sort(best_keys)
 
 
+@register("regrow", "gradient_sampled", "top-k of sampled absent positions by |dL/dw| "
+          "(huge layers)", needs_gradient=True)
 def sampled_gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: int,
                             rng: np.random.Generator, signals: GradientSignals | None = None,
                             candidates: float = 10.0) -> np.ndarray:
@@ -77,6 +78,8 @@ def sampled_gradient_regrow(layer: SparseLayer, kept_keys: np.ndarray, count: in
     uniformly drawn absent positions, sorted."""
     if count <= 0:
         return np.empty(0, dtype=np.int64)
+    from . import kernels as K
+
     sig = _need(signals)
     free = layer.n_in * layer.n_out - kept_keys.shape[0]
     m = int(min(free, max(count, np.ceil(candidates * count))))
@@ -110,10 +113,3 @@ def _need(signals: GradientSignals | None) -> GradientSignals:
         raise ValueError("gradient regrowth needs the gradient signals of a mini-batch")
     return signals
 
-
-REGROWERS = {
-    "random": random_regrow,
-    "gradient": gradient_regrow,
-    "gradient_sampled": sampled_gradient_regrow,
-}
-NEEDS_GRADIENT = frozenset({"gradient", "gradient_sampled"})

@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import TrainConfig
-from .evolution import evolve_layer
+from .densities import layer_densities
+from .evolution import TopologyEvolution
 from .importance import importance_prune
 from .model import SparseMLP
-from .pruning import PRUNE_CRITERIA
-from .regrowth import NEEDS_GRADIENT, GradientSignals
-from .schedules import learning_rate
-from .topology import layer_densities
-from .update_schedule import UpdateSchedule
+from .schedules import LearningRate
 
 EpochCallback = Callable[[dict], "bool | None"]
 
@@ -64,44 +61,6 @@ def _ip_due(config: TrainConfig, epoch1: int) -> bool:
             and (epoch1 - config.ip_start) % config.ip_every == 0)
 
 
-def update_schedule(config: TrainConfig) -> UpdateSchedule:
-    """The topology-update schedule a configuration describes."""
-    steps = config.update_schedule == "steps"
-    every = config.update_every_steps if steps else config.update_every_epochs
-    return UpdateSchedule(config.update_schedule, every, config.update_end, config.zeta,
-                          config.zeta_decay)
-
-
-SignalsFn = Callable[[], "list[GradientSignals]"]
-
-
-def evolve_model(model: SparseMLP, config: TrainConfig, rng: np.random.Generator,
-                 zeta: float | None = None, signals: SignalsFn | None = None) -> int:
-    """One prune-and-regrow step on every evolvable sparse layer; returns connections
-    replaced.  ``zeta`` is this step's drop fraction (default ``config.zeta``);
-    ``signals`` computes a mini-batch's gradient signals when the regrowth needs them."""
-    zeta = config.zeta if zeta is None else zeta
-    last = len(model.layers) - 1
-    targets = [li for li, layer in enumerate(model.layers)
-               if not layer.dense and not (config.evolve_layers == "hidden" and li == last)]
-    if zeta <= 0 or not targets:
-        return 0
-    sig = None
-    if config.regrow in NEEDS_GRADIENT:
-        if signals is None:
-            raise ValueError(f"regrow={config.regrow!r} needs gradient signals")
-        sig = signals()
-    replaced = 0
-    for li in targets:
-        layer = model.layers[li]
-        stats = evolve_layer(layer, PRUNE_CRITERIA[config.prune](layer.w, zeta), rng,
-                             config.weight_init, config.regrow_init, config.regrow,
-                             None if sig is None else sig[li], config.regrow_candidates)
-        replaced += stats.regrown
-    model.after_structure_change()
-    return replaced
-
-
 def train(
     config: TrainConfig,
     x_train: np.ndarray,
@@ -126,21 +85,22 @@ def train(
     result = TrainResult(model)
     n = x_train.shape[0]
     bs = config.batch_size
-    schedule = update_schedule(config)
-    total_steps = n_epochs * math.ceil(n / bs)
+    steps_per_epoch = math.ceil(n / bs)
+    evolution = TopologyEvolution.from_config(config, n_epochs * steps_per_epoch,
+                                              steps_per_epoch)
+    lr_at = LearningRate(config.lr_schedule, config.lr, n_epochs, config.lr_step_every,
+                         config.lr_gamma, config.lr_final_fraction)
 
     def signals() -> list:
         rows = np.sort(rngs["signals"].choice(n, size=min(bs, n), replace=False))
         return model.gradient_signals(x_train, y_train, rows, rngs["signals"])
 
-    def update(step: int) -> tuple[int, float]:
-        zeta = schedule.drop_fraction(step, total_steps)
-        return evolve_model(model, config, rngs["evolution"], zeta, signals), zeta
+    def update(zeta: float) -> int:
+        return evolution.evolve(model, rngs["evolution"], zeta, signals)
 
     step = 0
     for epoch in range(n_epochs):
-        lr = learning_rate(config.lr_schedule, config.lr, epoch, n_epochs, config.lr_step_every,
-                           config.lr_gamma, config.lr_final_fraction)
+        lr = lr_at(epoch)
         flops = model.flops_per_sample(training=True) * n
         t0 = time.perf_counter()
         order = rngs["shuffle"].permutation(n)
@@ -158,10 +118,11 @@ def train(
             loss_sum += loss * idx.shape[0]
             correct += ok
             step += 1
-            if schedule.mode == "steps" and schedule.due(step, total_steps, False, epoch + 1):
+            due = evolution.due(step, "step")
+            if due is not None:
                 t1 = time.perf_counter()
-                r, zeta = update(step)
-                replaced, updates = replaced + r, updates + 1
+                zeta = due
+                replaced, updates = replaced + update(zeta), updates + 1
                 evolution_s += time.perf_counter() - t1
         train_s = time.perf_counter() - t0 - evolution_s
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / n,
@@ -179,9 +140,10 @@ def train(
         removed = 0
         if epoch < n_epochs - 1 and _ip_due(config, epoch + 1):  # the final net is trained
             removed = sum(importance_prune(model, config.ip_percentile))
-        if schedule.mode == "epoch" and schedule.due(step, total_steps, True, epoch + 1):
-            r, zeta = update(step)
-            replaced, updates = replaced + r, updates + 1
+        due = evolution.due(step, "epoch")
+        if due is not None:
+            zeta = due
+            replaced, updates = replaced + update(zeta), updates + 1
         row.update(evolution_s=evolution_s + time.perf_counter() - t1, replaced=replaced,
                    updates=updates, zeta=zeta, neurons_removed=removed, nnz=model.nnz,
                    n_params=model.n_params, hidden=model.sizes[1:-1])

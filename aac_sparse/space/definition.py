@@ -20,40 +20,69 @@ from here (``python -m aac_sparse.space.generate``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.components import COMPONENTS
 from ..engine.config import PRESETS, TrainConfig
 from ..errors import ConfigError
+
+REGISTERED = None  # a Param's values: the tunable registered components of its kind
 
 
 @dataclass(frozen=True)
 class Param:
-    """One tunable choice: ``kind`` is float, int, cat or ordinal."""
+    """One tunable choice: ``kind`` is float, int, cat or ordinal.
+
+    A component's choices (``values=REGISTERED``) and a condition on a component's trait
+    (``when`` a callable) are read from the component registry when a space is built, so
+    a newly registered component appears in every space that frees its kind."""
 
     name: str
     kind: str
-    domain: tuple
+    values: tuple | None
     meaning: str
     log: bool = False
     parent: str | None = None  # active only when ``parent`` takes one of ``when``
-    when: tuple = ()
+    condition: tuple | Callable[[], tuple] = ()
+
+    @property
+    def domain(self) -> tuple:
+        if self.values is REGISTERED:
+            return COMPONENTS.names(self.name, tunable_only=True)
+        return self.values
+
+    @property
+    def when(self) -> tuple:
+        return self.condition() if callable(self.condition) else self.condition
+
+    def value_meanings(self) -> dict[str, str]:
+        """One line per value of a component choice (empty for other parameters)."""
+        if self.values is not REGISTERED:
+            return {}
+        return {n: COMPONENTS.meaning(self.name, n) for n in self.domain}
+
+
+def _density_uses(what: str) -> Callable[[], tuple]:
+    """The density distributions whose trait ``uses`` is ``what`` (epsilon or density)."""
+    return lambda: tuple(e.name for e in COMPONENTS.entries("density_distribution")
+                         if e.traits.get("uses") == what)
 
 
 PARAMETERS: tuple[Param, ...] = (
     # -- topology evolution: the SET / RigL components ---------------------------------
-    Param("prune", "cat", ("set", "magnitude"),
+    Param("prune", "cat", REGISTERED,
           "prune criterion: SET's per-sign smallest/largest, or smallest |w| (RigL)"),
-    Param("regrow", "cat", ("random", "gradient", "gradient_sampled"),
+    Param("regrow", "cat", REGISTERED,
           "regrowth: uniform at random (SET), largest |dL/dw| (RigL), or the top of "
           "sampled candidates"),
     Param("regrow_candidates", "float", (2.0, 100.0),
           "candidates scored per regrown connection (gradient_sampled)", True,
           "regrow", ("gradient_sampled",)),
-    Param("regrow_init", "cat", ("random", "zero"),
+    Param("regrow_init", "cat", REGISTERED,
           "weights of regrown connections: drawn like the initial weights, or zero (RigL)"),
-    Param("update_schedule", "cat", ("epoch", "steps"),
+    Param("update_schedule", "cat", REGISTERED,
           "topology updates after epochs (SET) or after optimizer steps (RigL)"),
     Param("update_every_epochs", "int", (1, 10), "epochs between topology updates", False,
           "update_schedule", ("epoch",)),
@@ -64,20 +93,20 @@ PARAMETERS: tuple[Param, ...] = (
           "fraction of training after which the topology stays fixed (RigL's t_end)"),
     Param("zeta", "float", (0.02, 0.6), "fraction of a layer's connections replaced per update",
           True),
-    Param("zeta_decay", "cat", ("constant", "cosine", "linear"),
+    Param("zeta_decay", "cat", REGISTERED,
           "drop fraction over training: constant (SET), cosine to 0 at t_end (RigL), linear"),
     Param("evolve_layers", "cat", ("all", "hidden"),
           "layers whose topology evolves: all sparse layers, or all but the output layer"),
     # -- sparsity and initialisation ---------------------------------------------------
-    Param("density_distribution", "cat", ("er", "erk", "uniform"),
+    Param("density_distribution", "cat", REGISTERED,
           "how connections are spread over layers: Erdős–Rényi (SET), ERK (RigL), uniform"),
     Param("epsilon", "float", (1.0, 100.0), "Erdős–Rényi sparsity parameter (higher: denser)",
-          True, "density_distribution", ("er",)),
+          True, "density_distribution", _density_uses("epsilon")),
     Param("density", "float", (0.005, 0.5), "overall density of the network (erk, uniform)",
-          True, "density_distribution", ("erk", "uniform")),
-    Param("weight_init", "cat", ("he_uniform", "xavier", "normal"), "initial weight distribution"),
+          True, "density_distribution", _density_uses("density")),
+    Param("weight_init", "cat", REGISTERED, "initial weight distribution"),
     # -- activation and neuron pruning -------------------------------------------------
-    Param("activation", "cat", ("relu", "leaky_relu", "all_relu", "srelu"),
+    Param("activation", "cat", REGISTERED,
           "hidden activation; All-ReLU alternates the sign of its left slope per layer"),
     Param("alpha", "float", (0.01, 0.9), "left slope of leaky_relu / all_relu", False,
           "activation", ("leaky_relu", "all_relu")),
@@ -98,7 +127,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("batch_size", "ordinal", (16, 32, 64, 128, 256), "mini-batch size"),
     Param("dropout", "float", (0.0, 0.6), "dropout rate on hidden activations"),
     Param("epochs", "int", (5, 500), "training epochs (a tuning budget overrides it)", True),
-    Param("lr_schedule", "cat", ("constant", "cosine", "linear"),
+    Param("lr_schedule", "cat", REGISTERED,
           "learning-rate schedule over training"),
     Param("lr_final_fraction", "float", (0.0, 0.5),
           "final learning rate as a fraction of lr (cosine, linear)", False,
@@ -150,10 +179,6 @@ def preset_values(preset: str) -> dict[str, Any]:
     if values.get("density") is None:
         values["density"] = 0.1
     return values
-
-
-def space_names() -> list[str]:
-    return list(SPACES)
 
 
 def get_space(name: str, fixed: Mapping[str, Any] | None = None):
@@ -211,6 +236,8 @@ def _hyperparameter(p: Param, defaults: Mapping[str, Any]):
                                             log=p.log, meta=meta)
     if p.kind == "ordinal":
         return OrdinalHyperparameter(p.name, list(p.domain), default_value=default, meta=meta)
+    if p.value_meanings():
+        meta["values"] = p.value_meanings()
     return CategoricalHyperparameter(p.name, list(p.domain), default_value=default, meta=meta)
 
 
