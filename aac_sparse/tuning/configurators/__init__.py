@@ -7,6 +7,7 @@ instances, fidelity) before anything is written; :func:`make_configurator` build
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,27 +26,60 @@ __all__ = ["Configurator", "Proposal", "ReplayedTrial", "TrialRequest", "make_co
 
 @dataclass(frozen=True)
 class ConfiguratorSpec:
-    """A registered configurator: its meaning, its options and how it uses a fidelity."""
+    """A registered configurator: its meaning, its options, how it uses a fidelity and
+    ``build``, which makes it (see :func:`make_configurator` for the arguments)."""
 
     description: str
     options: type[_Options]
     fidelity: Literal["never", "optional", "required"]
+    build: Callable[..., Configurator]
+
+
+def _smac_ac(cs, train, objectives, directions, crash_cost, out_dir, seed, n_trials, workers,
+             opts, fidelity, epochs) -> Configurator:
+    from .smac import SmacAC
+
+    return SmacAC(cs, train.features(), objectives, crash_cost, out_dir, seed, n_trials, opts)
+
+
+def _smac_grouped(cs, train, objectives, directions, crash_cost, out_dir, seed, n_trials,
+                  workers, opts, fidelity, epochs) -> Configurator:
+    from .smac import SmacGrouped
+
+    return SmacGrouped(cs, train.ids, objectives, crash_cost, out_dir, seed, n_trials, opts,
+                       workers, fidelity)
+
+
+def _optuna(cs, train, objectives, directions, crash_cost, out_dir, seed, n_trials, workers,
+            opts, fidelity, epochs) -> Configurator:
+    from .optuna_ import OptunaConfigurator
+
+    return OptunaConfigurator(cs, train.ids, directions, seed, opts, workers, n_trials,
+                              fidelity, epochs)
+
+
+def _random(cs, train, objectives, directions, crash_cost, out_dir, seed, n_trials, workers,
+            opts, fidelity, epochs) -> Configurator:
+    from .random_search import RandomSearch
+
+    budget = float(fidelity[1]) if fidelity else None
+    return RandomSearch(cs, train.ids, seed, opts, workers, n_trials, budget)
 
 
 CONFIGURATORS: dict[str, ConfiguratorSpec] = {
     "smac-ac": ConfiguratorSpec(
         "SMAC3 algorithm configuration: racing over instances with instance features",
-        SmacACOptions, "never"),
+        SmacACOptions, "never", _smac_ac),
     "smac-hpo": ConfiguratorSpec(
         "SMAC3 Bayesian optimisation of the mean cost over the training instances",
-        SmacOptions, "never"),
+        SmacOptions, "never", _smac_grouped),
     "smac-mf": ConfiguratorSpec(
         "SMAC3 multi-fidelity: Hyperband over epochs, mean over instances", SmacOptions,
-        "required"),
+        "required", _smac_grouped),
     "optuna": ConfiguratorSpec(
         "Optuna (TPE; NSGA-II / MO-TPE for several objectives) with pruning", OptunaOptions,
-        "optional"),
-    "random": ConfiguratorSpec("random search (baseline)", RandomOptions, "optional"),
+        "optional", _optuna),
+    "random": ConfiguratorSpec("random search (baseline)", RandomOptions, "optional", _random),
 }
 
 
@@ -91,27 +125,12 @@ def make_configurator(
 ) -> Configurator:
     """Build configurator ``name`` (see :data:`CONFIGURATORS`) for a scenario's settings."""
     opts = dict(options)
-    ids = train.ids
-    check(name, opts, len(objectives), len(ids), fidelity is not None, "scenario")
+    check(name, opts, len(objectives), len(train.ids), fidelity is not None, "scenario")
+    spec = CONFIGURATORS[name]
+    if spec.fidelity == "never":
+        fidelity = None
     try:
-        if name == "smac-ac":
-            from .smac import SmacAC
-
-            return SmacAC(cs, train.features(), objectives, crash_cost, out_dir, seed,
-                          n_trials, opts)
-        if name in ("smac-hpo", "smac-mf"):
-            from .smac import SmacGrouped
-
-            return SmacGrouped(cs, ids, objectives, crash_cost, out_dir, seed, n_trials,
-                               opts, workers, fidelity if name == "smac-mf" else None)
-        if name == "optuna":
-            from .optuna_ import OptunaConfigurator
-
-            return OptunaConfigurator(cs, ids, directions, seed, opts, workers, n_trials,
-                                      fidelity, epochs)
-        from .random_search import RandomSearch
-
-        budget = float(fidelity[1]) if fidelity else None
-        return RandomSearch(cs, ids, seed, opts, workers, n_trials, budget)
+        return spec.build(cs, train, objectives, directions, crash_cost, out_dir, seed,
+                          n_trials, workers, opts, fidelity, epochs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"configurator {name}: {exc}") from exc
