@@ -18,6 +18,8 @@ from .engine.config import PRESETS, TrainConfig
 from .errors import ConfigError
 
 MAX_FILE_BYTES = 1_000_000
+# The section of an incumbent file that says what it was tuned on (not a setting).
+TUNED_ON = "tuned_on"
 MAX_NODES = 100_000  # a settings file has hundreds; an alias bomb expands to billions
 
 
@@ -174,6 +176,7 @@ def build_config(
         values = read_mapping(file)
         where = str(file)
         preset = values.pop("preset", preset)
+        values.pop(TUNED_ON, None)
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(
@@ -185,3 +188,15 @@ def build_config(
         return TrainConfig(**values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, where)) from exc
+
+
+def tuned_on(file: str | Path) -> dict[str, Any] | None:
+    """The ``tuned_on:`` section of an incumbent file (scenario, run, seed, epochs and
+    instance ids), or None for a file written by hand."""
+    section = read_mapping(file).get(TUNED_ON)
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{file}: {TUNED_ON}: expected a mapping (scenario, seed, epochs, "
+                          "instances)")
+    return section

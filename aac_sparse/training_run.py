@@ -1,6 +1,10 @@
-"""One training run end to end: data split in, metrics and model files out.
+"""Train, then evaluate: the one function behind ``aac-sparse train`` and the target.
 
-Used by ``aac-sparse train``.  Files are written atomically into the output directory:
+:func:`fit_and_evaluate` trains a configuration on a prepared split and measures it with
+one set of names (:data:`MEASURES`), whether a person runs ``aac-sparse train`` or a
+configurator runs a trial; so a stored trial and a retraining of its configuration on the
+same instance and seed can be compared field by field.  :func:`run_training` adds the
+files of ``aac-sparse train``, written atomically into the output directory:
 ``config.json`` (the resolved configuration), ``metrics.csv`` and ``metrics.json`` (per
 epoch, rewritten after every epoch so a killed run keeps what it did) and ``model.npz``.
 """
@@ -9,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +28,52 @@ from .engine.model import save_model
 from .engine.trainer import TrainResult, train
 from .io import atomic_write, atomic_write_json, atomic_write_text
 
+# What a training run measures (a trial's result; the summary of 'aac-sparse train').
+MEASURES = ("status", "val_error", "test_error", "train_time", "wall_time", "nnz",
+            "n_params", "train_flops", "inference_flops", "epochs_run", "curve", "message")
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "nnz",
                   "n_params", "hidden", "train_s", "evolution_s", "replaced", "neurons_removed"]
+
+EpochHook = Callable[[dict], "bool | None"]
+
+
+def fit_and_evaluate(config: TrainConfig, split: Split, epochs: int | None = None,
+                     on_epoch: EpochHook | None = None) -> tuple[TrainResult, dict[str, Any]]:
+    """Train ``config`` on ``split``'s training part, then measure it.
+
+    ``on_epoch(row)`` sees each epoch's metrics; returning True stops the run (status
+    ``pruned``).  Statuses: ok, pruned, diverged (no errors measured then).  The
+    validation error is the last epoch's; the test error is measured once at the end.
+    """
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"status": "ok", "val_error": math.nan, "test_error": math.nan,
+                           "train_time": 0.0, "wall_time": 0.0, "nnz": 0, "n_params": 0,
+                           "train_flops": 0.0, "inference_flops": 0.0, "epochs_run": 0,
+                           "curve": [], "message": ""}
+
+    def epoch_done(row: dict) -> bool:
+        out["curve"].append(1.0 - row["val_acc"] if "val_acc" in row else math.nan)
+        return bool(on_epoch(row)) if on_epoch is not None else False
+
+    result = train(config, split.x_train, split.y_train, split.x_val, split.y_val,
+                   n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
+    hist = result.history
+    out.update(
+        nnz=result.model.nnz, n_params=result.model.n_params, epochs_run=len(hist),
+        train_time=float(sum(r["train_s"] + r.get("evolution_s", 0.0) for r in hist)),
+        train_flops=float(sum(r["train_flops"] for r in hist)),
+        inference_flops=float(result.model.flops_per_sample(training=False)),
+        message=result.message,
+    )
+    if result.status == "diverged":
+        out["status"] = "diverged"
+    else:
+        out["status"] = "pruned" if result.status == "stopped" else "ok"
+        out["val_error"] = out["curve"][-1] if out["curve"] else math.nan
+        _, test_acc = result.model.evaluate(split.x_test, split.y_test, config.eval_batch_size)
+        out["test_error"] = 1.0 - test_acc
+    out["wall_time"] = time.perf_counter() - t0
+    return result, out
 
 
 def metrics_csv(history: list[dict]) -> str:
@@ -39,44 +89,29 @@ def run_training(
     config: TrainConfig,
     split: Split,
     out_dir: Path,
-    dataset: str,
+    data: str,
     epochs: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> tuple[TrainResult, dict]:
-    """Train on ``split``, evaluate on its test part, write all files; returns result, summary."""
+    """:func:`fit_and_evaluate` with all files written; ``data`` names the dataset or
+    instance.  Returns the result and the summary (the measures plus provenance)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.json", {"dataset": dataset, **config.model_dump()})
+    atomic_write_json(out_dir / "config.json", {"data": data, **config.model_dump()})
     history: list[dict] = []
 
     def epoch_done(row: dict) -> None:
         history.append(row)
         atomic_write_text(out_dir / "metrics.csv", metrics_csv(history))
         atomic_write_json(out_dir / "metrics.json",
-                          {"summary": {"status": "running", "dataset": dataset},
+                          {"summary": {"status": "running", "data": data},
                            "history": history})
         if on_epoch is not None:
             on_epoch(row)
 
-    t0 = time.perf_counter()
-    result = train(config, split.x_train, split.y_train, split.x_val, split.y_val,
-                   n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
-    wall = time.perf_counter() - t0
-    summary = {
-        "status": result.status,
-        "message": result.message,
-        "dataset": dataset,
-        "epochs_run": len(result.history),
-        "wall_s": wall,
-        "nnz": result.model.nnz,
-        "n_params": result.model.n_params,
-        "sizes": result.model.sizes,
-        "aac_sparse_version": __version__,
-    }
+    result, measures = fit_and_evaluate(config, split, epochs, epoch_done)
+    summary = {**{k: measures[k] for k in MEASURES}, "data": data, "sizes": result.model.sizes,
+               "aac_sparse_version": __version__}
     if result.status == "ok":
-        test_loss, test_acc = result.model.evaluate(split.x_test, split.y_test,
-                                                    config.eval_batch_size)
-        summary.update(test_loss=test_loss, test_acc=test_acc,
-                       val_acc=result.last.get("val_acc"))
         atomic_write(out_dir / "model.npz",
                      lambda fh: save_model(result.model, lambda **a: np.savez_compressed(fh, **a)))
     atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))

@@ -18,6 +18,7 @@ from aac_sparse.tuning.checks import check_scenario
 from aac_sparse.tuning.executor import LocalExecutor
 from aac_sparse.tuning.scenario import Scenario, load_scenario
 from aac_sparse.tuning.store import TrialStore
+from aac_sparse.tuning.trial import config_id
 from aac_sparse.tuning.tuner import Tuner, open_run, tune
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,13 +70,44 @@ def test_each_configurator_runs_a_tiny_scenario_end_to_end(tmp_path, configurato
     trials = finished(result.run_dir)
     assert result.n_trials == len(trials) >= 8
     assert all(t.status in ("ok", "diverged", "pruned") for t in trials)
-    assert result.incumbents and 0.0 <= result.incumbents[0].cost <= 1.0
+    # the incumbent's cost is what its stored trials say, and no proposal beats it
+    inc = result.incumbents[0]
+    inc_trials = [t for t in trials if t.config_id == config_id(
+        {**sc.fixed, **inc.config}) and t.status == "ok"]
+    assert inc_trials
+    top = max(t.budget or 0 for t in inc_trials)
+    costs = [t.result["val_error"] for t in inc_trials if (t.budget or 0) == top]
+    assert inc.cost == pytest.approx(sum(costs) / len(costs))
     assert {row["split"] for row in result.comparison} == {"train", "test"}
     incumbent = yaml.safe_load(result.incumbent_file.read_text())
     assert incumbent["hidden"] == [24, 24]
+    assert incumbent["tuned_on"]["instances"]["test"] == [r["instance"] for r in
+                                                          result.comparison
+                                                          if r["split"] == "test"]
     assert (result.run_dir / "trials.csv").is_file()
     if configurator == "smac-mf":
         assert len({t.budget for t in trials}) >= 2  # Hyperband used several budgets
+    assert_incumbent_file_retrains_the_stored_comparison(result)
+
+
+def assert_incumbent_file_retrains_the_stored_comparison(result):
+    """incumbent.yaml, trained on each comparison instance through the function behind
+    'aac-sparse train', gives exactly the stored test and validation errors."""
+    from aac_sparse.config_files import build_config
+    from aac_sparse.data.instances import Instance
+    from aac_sparse.training_run import fit_and_evaluate
+
+    cfg = build_config(file=result.incumbent_file)
+    by_id = {t.trial_id: t for t in finished(result.run_dir, origin=None)}
+    for row in result.comparison:
+        stored = by_id[row["incumbent_trial"]]
+        assert stored.seed == cfg.seed
+        _, measured = fit_and_evaluate(cfg, Instance.parse(row["instance"]).load())
+        assert measured["status"] == stored.status
+        if stored.status == "ok":
+            assert measured["test_error"] == stored.result["test_error"]
+            assert measured["val_error"] == stored.result["val_error"]
+            assert measured["nnz"] == stored.result["nnz"]
 
 
 def test_failures_are_recorded_with_their_status_and_the_run_goes_on(tmp_path):
@@ -454,3 +486,34 @@ def test_final_comparison_runs_each_job_once_whatever_its_status(tmp_path):
     statuses = {row["default_trial"]: row["default_status"] for row in again.comparison}
     statuses |= {row["incumbent_trial"]: row["incumbent_status"] for row in again.comparison}
     assert statuses[finals[0].trial_id] == "diverged"
+
+
+def test_train_command_retrains_the_incumbent_on_an_instance_exactly(tmp_path):
+    """The advertised path: 'aac-sparse train --config RUN/incumbent.yaml --instance ID'
+    (the real CLI) reproduces the stored test error of the final comparison trial."""
+    import json
+
+    result = tune(Scenario(**tiny(tmp_path, "random", n_trials=4)))
+    row = next(r for r in result.comparison if r["split"] == "test")
+    stored = {t.trial_id: t for t in finished(result.run_dir, origin=None)}[
+        row["incumbent_trial"]]
+    assert stored.status == "ok"
+    out = tmp_path / "retrained"
+    env = {**os.environ, "AAC_SPARSE_CACHE": str(tmp_path / "prepared")}
+    done = subprocess.run(
+        [sys.executable, "-m", "aac_sparse", "train", "--config", str(result.incumbent_file),
+         "--instance", row["instance"], "--quiet", "-o", str(out)],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "metrics.json").read_text())["summary"]
+    assert summary["data"] == row["instance"]
+    assert summary["test_error"] == stored.result["test_error"]
+    assert summary["val_error"] == stored.result["val_error"]
+    # the header says how; an id the file was not tuned on is allowed but said
+    assert "--instance" in result.incumbent_file.read_text().splitlines()[3]
+    other = row["instance"].replace("fold=2/3", "fold=1/3")
+    again = subprocess.run(
+        [sys.executable, "-m", "aac_sparse", "train", "--config", str(result.incumbent_file),
+         "--instance", other, "--dataset", "digits", "-o", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 2 and "drop --dataset" in again.stderr

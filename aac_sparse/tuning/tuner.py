@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..config_files import TUNED_ON
 from ..data.instances import Instance
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text, plain
-from ..space.definition import to_train_config
+from ..target import trial_config
 from .checks import check_scenario, default_crash_costs, space_for
 from .configurators import Configurator, Proposal, ReplayedTrial, TrialRequest, make_configurator
 from .evaluation import Evaluator, Job, record_outcome
@@ -168,6 +169,7 @@ class TuneResult:
     resumed: bool = False
     stopped_by: str = ""
     comparison_seed: int | None = None
+    comparison_budget: float | None = None
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -466,6 +468,7 @@ class Tuner:
             row[f"{name}_trial"] = trial_id
         result.comparison = list(rows.values())
         result.comparison_seed = seed
+        result.comparison_budget = budget
         # What the analysis reads back: which trials answer the comparison.
         self.store.set_meta("final_comparison", {
             "default": config_id(default), "incumbent": config_id(incumbent), "seed": seed,
@@ -494,16 +497,29 @@ class Tuner:
         return [({**a.result, "status": a.status}, a.trial_id) for a in answers]
 
     def _write_incumbent(self, result: TuneResult) -> Path:
+        """``incumbent.yaml``: the engine configuration the final comparison trained (seed
+        and epochs included) and what it was tuned on, so ``aac-sparse train --config
+        incumbent.yaml --instance ID`` retrains exactly a stored comparison trial."""
         import yaml
 
         inc = result.incumbents[0]
-        cfg = to_train_config(self._full_config(inc.config))
+        seed, budget = result.comparison_seed, result.comparison_budget
+        cfg = trial_config(self._full_config(inc.config), seed, budget)
         path = self.run_dir / "incumbent.yaml"
+        example = (self.test or self.train).ids[0]
         header = (f"# Incumbent of scenario {self.scenario.name} (aac-sparse {__version__}).\n"
                   f"# Mean training-instance cost {inc.cost} over {inc.n_instances} "
-                  "instance(s).\n# Train with:  aac-sparse train --config " + str(path) +
+                  "instance(s).\n"
+                  "# Retrain it exactly as the final comparison did (same split, "
+                  "preprocessing, seed and epochs):\n"
+                  f"#   aac-sparse train --config {path} --instance '{example}'\n"
+                  "# or on any dataset:  aac-sparse train --config " + str(path) +
                   " --dataset DATASET\n")
+        tuned_on = {"scenario": self.scenario.name, "run": str(self.run_dir), "seed": seed,
+                    "epochs": cfg.epochs, "instances": {"train": list(self.train.ids),
+                                                        "test": list(self.test.ids)}}
         body = yaml.safe_dump(plain(cfg.model_dump()), sort_keys=False)
+        body += yaml.safe_dump({TUNED_ON: tuned_on}, sort_keys=False)
         atomic_write_text(path, header + body)
         atomic_write_json(self.run_dir / "summary.json", {
             "scenario": self.scenario.name, "n_trials": result.n_trials,
