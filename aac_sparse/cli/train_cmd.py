@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ..engine.config import PRESETS, TrainConfig
 from ..errors import ConfigError
 from .progress import progress_bar
 
@@ -18,16 +18,23 @@ console = Console()
 
 
 def _fmt(v) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def train(
     preset: Annotated[str | None, typer.Option(
-        "--preset", "-p", help=f"start from a preset: {', '.join(sorted(PRESETS))}")] = None,
+        "--preset", "-p", help="start from a preset (see 'aac-sparse presets'), e.g. set, "
+        "rigl, set-allrelu@fashion-mnist")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="YAML/JSON file of settings (may name a 'preset:' itself)")] = None,
-    dataset: Annotated[str, typer.Option(
-        "--dataset", "-d", help="dataset name (see 'aac-sparse data list')")] = "digits",
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", "-d", help="dataset name (see 'aac-sparse data list') [default: "
+        "digits]")] = None,
+    instance: Annotated[str | None, typer.Option(
+        "--instance", "-i", help="train on a tuning instance, by its id as 'tune' prints it "
+        "and the trial store keeps it (e.g. 'all-leukemia?label=mol.biol#fold=3/5'): the "
+        "same split and preprocessing as its trials; with the incumbent.yaml of a run and "
+        "its seed this reproduces the stored test error exactly")] = None,
     epochs: Annotated[int | None, typer.Option(
         "--epochs", "-e", min=1, help="override the number of epochs")] = None,
     hidden: Annotated[str | None, typer.Option(
@@ -40,8 +47,9 @@ def train(
         "--data-option", help="dataset loader option KEY=VALUE, e.g. n_features=65536")] = None,
     max_train: Annotated[int | None, typer.Option(
         min=10, help="train on a stratified subsample of this many samples")] = None,
-    val_fraction: Annotated[float, typer.Option(
-        min=0.01, max=0.5, help="fraction of the training data held out for validation")] = 0.1,
+    val_fraction: Annotated[float | None, typer.Option(
+        min=0.01, max=0.5, help="fraction of the training data held out for validation "
+        "[default: 0.1]")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="output directory [default: runs/train-<time>-<dataset>]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-epoch lines")] = False,
@@ -50,11 +58,9 @@ def train(
 
     Settings are taken from the preset, then the config file, then --set and the other
     options.  Run 'aac-sparse presets' for the presets; settings are listed there too.
+    A tuned configuration retrains exactly with --config RUN/incumbent.yaml --instance ID.
     """
     from ..config_files import build_config, parse_assignment
-    from ..data.prepare import split_dataset
-    from ..data.registry import load_dataset
-    from ..training_run import run_training
 
     overrides = dict(parse_assignment(s) for s in (set_ or []))
     if hidden is not None:
@@ -67,15 +73,25 @@ def train(
     if epochs is not None:
         overrides["epochs"] = epochs
     cfg = build_config(preset, config, overrides)
-    options = dict(parse_assignment(s) for s in (data_option or []))
-    with console.status(f"loading {dataset} ..."):
-        data = load_dataset(dataset, **options)
-        split = split_dataset(data, val_fraction=val_fraction, seed=cfg.seed, max_train=max_train)
-    out_dir = out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{dataset}"
+    if instance is not None:
+        clash = [name for name, v in (("--dataset", dataset), ("--data-option", data_option),
+                                      ("--max-train", max_train),
+                                      ("--val-fraction", val_fraction)) if v]
+        if clash:
+            raise ConfigError(f"--instance fixes the data, split and preprocessing; drop "
+                              f"{', '.join(clash)}")
+        data_name, split = _instance_split(instance, config)
+    else:
+        data_name, split = _dataset_split(dataset or "digits", data_option, max_train,
+                                          0.1 if val_fraction is None else val_fraction,
+                                          cfg.seed)
+    from ..training_run import run_training
+
+    out_dir = out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{_slug(data_name)}"
     console.print(
-        f"[bold]{dataset}[/]: {len(split.y_train)} train / {len(split.y_val)} val / "
+        f"[bold]{escape(data_name)}[/]: {len(split.y_train)} train / {len(split.y_val)} val / "
         f"{len(split.y_test)} test samples, {split.x_train.shape[1]} features, "
-        f"{split.n_classes} classes -> {out_dir}"
+        f"{split.n_classes} classes, seed {cfg.seed} -> {out_dir}"
     )
     progress = progress_bar(console)
     with progress:
@@ -90,32 +106,103 @@ def train(
                                        f"evolution {row['evolution_s']:.3f}s")
             progress.update(task, advance=1, info=status)
 
-        result, summary = run_training(cfg, split, out_dir, dataset, on_epoch=on_epoch)
+        result, summary = run_training(cfg, split, out_dir, data_name, on_epoch=on_epoch)
     if result.status != "ok":
-        console.print(f"[bold red]{result.status}[/]: {result.message}")
+        console.print(f"[bold red]{result.status}[/]: {escape(result.message)}")
         console.print(f"metrics written to {out_dir}")
         raise typer.Exit(3)
     console.print(
-        f"[bold green]done[/] in {summary['wall_s']:.1f}s: test accuracy "
-        f"{summary['test_acc']:.4f}, validation accuracy {summary['val_acc']:.4f}, "
-        f"{summary['nnz']} connections, sizes {'-'.join(map(str, summary['sizes']))}"
+        f"[bold green]done[/] in {summary['wall_time']:.1f}s: test error "
+        f"{summary['test_error']:.4f} (accuracy {1 - summary['test_error']:.4f}), validation "
+        f"error {summary['val_error']:.4f}, {summary['nnz']} connections, sizes "
+        f"{'-'.join(map(str, summary['sizes']))}"
     )
     console.print(f"wrote {out_dir}/config.json, metrics.csv, metrics.json, model.npz")
 
 
-def presets() -> None:
-    """List the presets and every setting with its default and meaning."""
-    names = sorted(PRESETS)
-    table = Table(title="training settings (preset values differ from the default where shown)")
-    table.add_column("setting")
-    table.add_column("default")
-    for n in names:
-        table.add_column(n)
-    table.add_column("meaning")
-    for name, field in TrainConfig.model_fields.items():
-        default = TrainConfig().model_dump()[name]
-        row = [name, _fmt(default)]
-        row += [_fmt(PRESETS[n][name]) if name in PRESETS[n] else "" for n in names]
-        row.append(field.description or "")
-        table.add_row(*row)
+def _slug(name: str) -> str:
+    """A file-name-safe form of a dataset name or instance id."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-")[:80]
+
+
+def _dataset_split(dataset: str, data_option: list[str] | None, max_train: int | None,
+                   val_fraction: float, seed: int):
+    """A dataset split for ad-hoc training: holdout test and validation, split seed = the
+    training seed."""
+    from ..config_files import parse_assignment
+    from ..data.prepare import split_dataset
+    from ..data.registry import load_dataset
+
+    options = dict(parse_assignment(s) for s in (data_option or []))
+    with console.status(f"loading {dataset} ..."):
+        data = load_dataset(dataset, **options)
+        return dataset, split_dataset(data, val_fraction=val_fraction, seed=seed,
+                                      max_train=max_train)
+
+
+def _instance_split(instance: str, config: Path | None):
+    """The prepared split of a tuning instance (the trials' own cache and preprocessing);
+    an id the config file's ``tuned_on`` does not list is allowed but said."""
+    from ..config_files import tuned_on
+    from ..data.instances import Instance
+
+    inst = Instance.parse(instance)
+    known = tuned_on(config) if config is not None else None
+    if known is not None:
+        ids = [*known.get("instances", {}).get("train", []),
+               *known.get("instances", {}).get("test", [])]
+        if ids and inst.id not in ids:
+            console.print(f"[yellow]note[/]: {escape(inst.id)} is not one of the instances "
+                          f"{escape(str(config))} was tuned on: {escape(', '.join(ids))}")
+    with console.status(f"preparing {inst.id} ..."):
+        return inst.id, inst.load()
+
+
+def presets(
+    name: Annotated[str | None, typer.Argument(
+        help="a preset to show setting by setting, with where each value comes from")] = None,
+) -> None:
+    """List the presets, or show one: every setting, its value, default, source, meaning.
+
+    Presets named NAME@DATASET are seed 004's per-dataset settings ("Truly Sparse Neural
+    Networks at Scale", Table 7 and Table 2), with and without Importance Pruning.
+    """
+    from ..engine.components import COMPONENTS, KINDS
+    from ..engine.config import PRESET_DESCRIPTIONS, PRESET_SOURCES, PRESETS, TrainConfig
+
+    if name is None:
+        table = Table(title="presets (aac-sparse presets NAME shows every setting and its "
+                      "source; use with train --preset NAME)")
+        table.add_column("preset", no_wrap=True)
+        table.add_column("what it is")
+        for col in ("activation", "epsilon", "lr", "batch", "hidden", "IP"):
+            table.add_column(col, no_wrap=True)
+        for preset, values in PRESETS.items():
+            cfg = TrainConfig(**values)
+            sparsity = (f"{cfg.epsilon:g}" if cfg.density_distribution == "er"
+                        else f"{cfg.density_distribution} {cfg.density:g}")
+            table.add_row(preset, PRESET_DESCRIPTIONS.get(preset, ""), cfg.activation,
+                          sparsity, f"{cfg.lr:g}", str(cfg.batch_size),
+                          "-".join(map(str, cfg.hidden)),
+                          "yes" if cfg.importance_pruning else "no")
+        console.print(table)
+        return
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    cfg = TrainConfig(**PRESETS[name]).model_dump()
+    default = TrainConfig().model_dump()
+    sources = PRESET_SOURCES.get(name, {})
+    table = Table(title=f"preset {name}: {PRESET_DESCRIPTIONS.get(name, '')}")
+    for col, wrap in (("setting", False), ("value", False), ("default", False),
+                      ("source", True), ("meaning", True)):
+        table.add_column(col, no_wrap=not wrap)
+    for setting, field in TrainConfig.model_fields.items():
+        value = cfg[setting]
+        meaning = field.description or ""
+        if setting in KINDS:
+            meaning = f"{meaning}; {value}: {COMPONENTS.meaning(setting, value)}"
+        source = sources.get(setting, "preset" if setting in PRESETS[name] else "default")
+        shown = _fmt(value)
+        table.add_row(setting, f"[bold]{escape(shown)}[/]" if value != default[setting]
+                      else escape(shown), escape(_fmt(default[setting])), source, meaning)
     console.print(table)
