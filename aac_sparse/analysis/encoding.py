@@ -70,11 +70,6 @@ class Dim:
         values = [self.decode(x) for x in np.linspace(0.0, 1.0, n)]
         return list(dict.fromkeys(values))
 
-    def describe(self, value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
 
 def dims_of(cs, names: Sequence[str]) -> list[Dim]:
     """Encoders for ``names`` of ``cs``."""

@@ -20,7 +20,7 @@ import tempfile
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +215,6 @@ class InstanceSet:
     def ids(self) -> list[str]:
         return [i.id for i in self.instances]
 
-    def by_id(self) -> dict[str, Instance]:
-        return {i.id: i for i in self.instances}
-
     def features(self) -> dict[str, list[float]]:
         """``{id: [feature values in FEATURE_NAMES order]}`` (SMAC's instance_features)."""
         return {i.id: [i.features()[k] for k in FEATURE_NAMES] for i in self.instances}
@@ -228,11 +225,6 @@ def folds(dataset: str, n_folds: int, which: Iterable[int] | None = None,
     """Instances ``fold=f/n_folds`` of ``dataset`` for ``f`` in ``which`` (default: all)."""
     chosen = range(n_folds) if which is None else which
     return [Instance.make(dataset, options, fold=int(f), n_folds=n_folds, **kw) for f in chosen]
-
-
-def with_seed(instance: Instance, seed: int) -> Instance:
-    """The same instance with another split seed."""
-    return replace(instance, seed=seed)
 
 
 def compute_features(data: Dataset, split: Split) -> dict[str, float]:

@@ -57,11 +57,6 @@ def scale(train: np.ndarray, *others: np.ndarray, method: str = "standardize") -
     return out
 
 
-def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Zero mean, unit variance per feature using ``train`` statistics only."""
-    return scale(train, *others, method="standardize")
-
-
 def stratified(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(rest, part)`` with ``part`` a stratified ``fraction`` of ``y``, sorted."""
     from sklearn.model_selection import train_test_split

@@ -24,11 +24,6 @@ def free_names(cs) -> list[str]:
     return [name for name in cs.keys() if not isinstance(cs[name], Constant)]
 
 
-def active_names(cs, values: Mapping[str, Any]) -> list[str]:
-    """The parameters active under ``values`` (parents before children)."""
-    return list(complete(cs, values, lambda name: values.get(name)))
-
-
 def complete(cs, values: Mapping[str, Any], fill: Callable[[str], Any]) -> dict[str, Any]:
     """``values`` restricted to the parameters active under them; an active parameter
     without a value gets ``fill(name)``.  ConfigSpace orders parents before children."""

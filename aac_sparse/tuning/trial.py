@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..io import plain
@@ -36,9 +36,6 @@ class TrialSpec:
     def config_id(self) -> str:
         return config_id(self.config)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class TrialOutcome:
@@ -64,6 +61,3 @@ class TrialOutcome:
     @property
     def duration(self) -> float:
         return self.end - self.start
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

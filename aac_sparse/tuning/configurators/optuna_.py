@@ -26,7 +26,6 @@ from ...errors import ConfigError
 from .base import Group, GroupedConfigurator, TrialRequest
 from .options import OptunaOptions
 
-SAMPLERS = ("tpe", "nsga2", "motpe", "random")
 PRUNERS = ("auto", "none", "median", "hyperband", "wilcoxon")
 
 
