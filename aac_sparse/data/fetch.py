@@ -20,8 +20,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +192,9 @@ def _fetch_urls(name: str, files: tuple[UrlFile, ...], dest: Path, say: Say,
 def download(f: UrlFile, dest: Path, progress: Progress | None = None,
              timeout: float = 30.0) -> Path:
     """Stream ``f.url`` into ``dest/f.name`` via a ``.part`` file; verify the MD5 if known."""
+    import urllib.error  # only when something is downloaded
+    import urllib.request
+
     part = dest / f".{f.name}.part"
     md5, sha = hashlib.md5(), hashlib.sha256()
     try:

@@ -7,11 +7,14 @@ statistics of the training split only (nothing leaks from validation or test dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from .dataset import Dataset
+
+if TYPE_CHECKING:  # numpy loads when data is prepared, not when a scenario is read
+    import numpy as np
+
+    from .dataset import Dataset
 
 PREPROCESSING = ("standardize", "minmax", "none")
 
@@ -35,6 +38,8 @@ def scale(train: np.ndarray, *others: np.ndarray, method: str = "standardize") -
     ``standardize``: zero mean, unit variance (constant features centred, scale 1);
     ``minmax``: train range mapped to [0, 1]; ``none``: unchanged.
     """
+    import numpy as np
+
     arrays = (train, *others)
     if method == "none":
         return [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
@@ -59,6 +64,7 @@ def scale(train: np.ndarray, *others: np.ndarray, method: str = "standardize") -
 
 def stratified(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(rest, part)`` with ``part`` a stratified ``fraction`` of ``y``, sorted."""
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
@@ -73,6 +79,7 @@ def stratified(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
 def fold_indices(y: np.ndarray, fold: int, n_folds: int, seed: int) -> tuple[np.ndarray,
                                                                               np.ndarray]:
     """``(train, test)`` indices of stratified fold ``fold`` (0-based) of ``n_folds``."""
+    import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
     if not 0 <= fold < n_folds:
@@ -104,6 +111,8 @@ def split_dataset(
     test set).  Validation is a stratified ``val_fraction`` of the rest; ``max_train``
     keeps a stratified subsample of the training part.
     """
+    import numpy as np
+
     x, y = data.x, data.y
     if fold is not None:
         if n_folds is None:

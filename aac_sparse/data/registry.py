@@ -13,9 +13,12 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from .dataset import Dataset
+
+if TYPE_CHECKING:  # numpy loads with the data, not with the list of datasets
+    from .dataset import Dataset
 
 
 @dataclass(frozen=True)

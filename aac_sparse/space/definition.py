@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.components import COMPONENTS
-from ..engine.config import PRESETS, TrainConfig
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # pydantic loads when a configuration is built, not with the space table
+    from ..engine.config import TrainConfig
 
 REGISTERED = None  # a Param's values: the tunable registered components of its kind
 
@@ -172,6 +174,8 @@ SPACES: dict[str, SpaceSpec] = {
 def preset_values(preset: str) -> dict[str, Any]:
     """A preset in the space's vocabulary (``importance_pruning`` on/off, IP start as a
     fraction of training)."""
+    from ..engine.config import PRESETS, TrainConfig
+
     cfg = TrainConfig(**PRESETS[preset]).model_dump()
     values = {p.name: cfg[p.name] for p in PARAMETERS if p.name in cfg}
     values["importance_pruning"] = "on" if cfg["importance_pruning"] else "off"
@@ -269,6 +273,8 @@ def to_train_config(values: Mapping[str, Any], fixed: Mapping[str, Any] | None =
     ``epochs`` (a tuning budget) overrides the configuration's own epochs; importance
     pruning starts at ``ip_start_fraction`` of the epochs actually trained.
     """
+    from ..engine.config import TrainConfig
+
     merged = {**(fixed or {}), **dict(values)}
     out: dict[str, Any] = {k: v for k, v in merged.items()
                            if k not in ("importance_pruning", "ip_start_fraction")}

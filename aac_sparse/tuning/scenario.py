@@ -14,7 +14,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,10 +26,12 @@ from pydantic import (
 )
 
 from ..config_files import format_validation_error, read_mapping
-from ..data.instances import Instance, InstanceSet, folds
 from ..data.prepare import PREPROCESSING
 from ..engine.config import TrainConfig
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # numpy loads with the data, not when a scenario is read
+    from ..data.instances import Instance, InstanceSet
 
 OBJECTIVES = {
     "val_error": "validation error (1 - accuracy) of the final network",
@@ -80,6 +82,8 @@ class InstanceEntry(_Strict):
         return self
 
     def expand(self) -> list[Instance]:
+        from ..data.instances import Instance, folds
+
         kw = dict(seed=self.seed, val_fraction=self.val_fraction,
                   test_fraction=self.test_fraction, max_train=self.max_train,
                   preprocessing=self.preprocessing)
@@ -240,9 +244,13 @@ class Scenario(_Strict):
 
     # -- derived ---------------------------------------------------------------------
     def train_instances(self) -> InstanceSet:
+        from ..data.instances import InstanceSet
+
         return InstanceSet([i for e in self.instances.train for i in e.expand()])
 
     def test_instances(self) -> InstanceSet:
+        from ..data.instances import InstanceSet
+
         return InstanceSet([i for e in self.instances.test for i in e.expand()])
 
     def run_dir(self, base: Path | None = None) -> Path:
