@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,11 +43,14 @@ def test_seed_presets_follow_the_paper_and_say_where_each_value_comes_from(datas
 
 def test_presets_command_lists_presets_and_shows_one_with_sources(tmp_path):
     cli = [sys.executable, "-m", "aac_sparse"]
-    listed = subprocess.run([*cli, "presets"], capture_output=True, text=True, timeout=60)
+    # readline, which pytest loads, exports COLUMNS=80 to children; without it a pipe is wide
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    listed = subprocess.run([*cli, "presets"], capture_output=True, text=True, timeout=60,
+                            env=env)
     assert listed.returncode == 0, listed.stderr
     assert all(name in listed.stdout for name in PRESETS)
     shown = subprocess.run([*cli, "presets", "set-allrelu@madelon"], capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, env=env)
     assert shown.returncode == 0, shown.stderr
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:]]
             for line in shown.stdout.splitlines() if line.count("│") >= 5}

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, UserError
+from .console import make_console
 from .progress import progress_bar
 
-console = Console()
+console = make_console()
 
 RUN_HELP = "run directory of an 'aac-sparse tune' run (it holds trials.sqlite)"
 OUT_HELP = "where the files go [default: RUN_DIR/report]"
@@ -264,7 +264,7 @@ def _print_rows(rows, title: str, limit: int | None = None) -> None:
     table = Table(title=title)
     for col in ("parameter", "importance", "std", "trials", "sub-space"):
         table.add_column(col, justify="right" if col in ("importance", "std", "trials")
-                         else "left")
+                         else "left", no_wrap=col == "parameter")
     for r in rows[:limit]:
         flag = " [yellow](few trials)[/]" if r.flagged else ""
         table.add_row(r.parameter, _fmt(r.importance, 3) + flag, _fmt(r.std, 3),
@@ -293,7 +293,7 @@ def _print_ablation(path, cs, source: str, how: str, limit: int | None = None) -
                         "instances)")
     for col in ("step", "change", "value", "cost", "± std", "share"):
         table.add_column(col, justify="right" if col in ("step", "cost", "± std", "share")
-                         else "left", overflow="fold")
+                         else "left", no_wrap=col != "value")
     rows = ablation_rows(path, cs, source)
     for row in rows[:limit] if limit else rows:
         table.add_row(*(_fmt(v) for v in row))

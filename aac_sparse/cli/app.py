@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from ..errors import UserError
 from . import analysis_cmd, data_cmd, export_cmd, space_cmd, study_cmd, train_cmd, tune_cmd
+from .console import make_console
 
 app = typer.Typer(
     name="aac-sparse",
@@ -44,7 +44,7 @@ app.command("irace-target", context_settings={
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(space_cmd.app, name="space")
 
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 
 INTERRUPTED = 130

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -19,10 +18,11 @@ from rich.table import Table
 
 from ..data.fetch import ROUTES, fetch_dataset, fetchable
 from ..data.registry import REGISTRY
+from .console import make_console
 
 app = typer.Typer(help="List and fetch datasets.", no_args_is_help=True,
                   rich_markup_mode="markdown")
-console = Console()
+console = make_console()
 
 _AVAILABLE = {"yes": "[green]yes[/]", "generated": "[green]generated[/]",
               "generator": "[yellow]generator[/] (files missing)", "no": "[red]no[/]",
@@ -34,7 +34,7 @@ def list_datasets() -> None:
     """Show every registered dataset and whether it is here ('data info NAME' for more)."""
     table = Table(title="datasets (details and options: aac-sparse data info NAME)")
     for col in ("name", "what", "here", "how to get"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col == "name")  # names whole; text wraps at spaces
     for spec in REGISTRY.values():
         state = spec.availability()
         what = f"{spec.task}, {spec.shape}, {spec.n_classes} classes"

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from ..errors import ConfigError
+from .console import make_console
 
-console = Console()
+console = make_console()
 FORMATS = ("csv", "parquet", "optuna", "deepcave")
 
 

@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
 from ..space.definition import SPACES, get_space
 from ..space.formats import FORMATS
+from .console import make_console
 
 app = typer.Typer(help="Show and export the configuration spaces.", no_args_is_help=True,
                   rich_markup_mode="markdown")
-console = Console()
+console = make_console()
 
 SPACE_HELP = f"space: {', '.join(SPACES)}"
 
@@ -33,7 +33,7 @@ def show(space: Annotated[str, typer.Option("--space", help=SPACE_HELP)] = "meta
     table = Table(title=f"{space}: {cs.meta['description']} (default: preset "
                         f"{cs.meta['preset']})")
     for col in ("parameter", "domain", "default", "active when", "meaning"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col in ("parameter", "default"))
     for hp in cs.values():
         if hasattr(hp, "lower"):
             domain = f"[{hp.lower:g}, {hp.upper:g}]" + (" log" if hp.log else "")

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from .console import make_console
 from .progress import progress_bar
 
-console = Console()
+console = make_console()
 
 
 def study_command(

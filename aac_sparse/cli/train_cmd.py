@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
+from .console import make_console
 from .progress import progress_bar
 
-console = Console()
+console = make_console()
 
 
 def _fmt(v) -> str:

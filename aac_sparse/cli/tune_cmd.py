@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
+from .console import make_console
 from .progress import progress_bar
 
-console = Console()
+console = make_console()
 
 
 def tune_command(
@@ -101,8 +101,7 @@ def _print_result(r) -> None:
                         f"seed {r.comparison_seed})")
     for col in ("split", "instance", "default", "incumbent", "Δ"):
         numeric = col in ("default", "incumbent", "Δ")
-        table.add_column(col, justify="right" if numeric else "left",
-                         overflow="ellipsis" if numeric else "fold", no_wrap=numeric)
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True)
     means: dict[str, list[tuple[float, float]]] = {"train": [], "test": []}
     for row in r.comparison:
         d, i = row["default_test_error"], row["incumbent_test_error"]
@@ -127,7 +126,7 @@ def scenarios_command() -> None:
 
     table = Table(title=f"bundled scenarios ({bundled_dir()})")
     for col in ("name", "configurator", "budget", "description"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "description")
     for name in bundled():
         sc, _ = load_scenario(name)
         budget = ", ".join(f"{k}={v}" for k, v in sc.budget.model_dump().items() if v)
