@@ -218,12 +218,41 @@ class SparseMLP:
         loss and the number of correct predictions; nothing is updated if the loss is
         not finite.
         """
+        loss, correct = self.compute_gradients(x, y, rows, rng)
+        if np.isfinite(loss):
+            self.step(lr, momentum, weight_decay)
+        return loss, correct
+
+    def compute_gradients(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                          rng: np.random.Generator) -> tuple[float, int]:
+        """Forward and backward on samples ``rows``: the mean loss's gradients land in the
+        layers' ``grad`` arrays (not if the loss is not finite); returns (loss, #correct)."""
         logits = self.forward(to_neuron_major(x, rows), train=True, rng=rng)
         loss, grad, correct = softmax_cross_entropy(logits, y[rows])
         if np.isfinite(loss):
             self.backward(grad)
-            self.step(lr, momentum, weight_decay)
         return loss, correct
+
+    def gradient_arrays(self) -> list[np.ndarray]:
+        """Every gradient, aligned with the structure (O(nnz)): what data-parallel
+        workers reduce or send."""
+        out: list[np.ndarray] = []
+        for layer in self.layers:
+            out += [layer.grad, layer.grad_bias]
+        for act in self.activations:
+            if act.has_params:
+                out += [act.grads[k] for k in act.names]
+        return out
+
+    def parameter_arrays(self) -> list[np.ndarray]:
+        """Every trained parameter (weights, biases, SReLU's), aligned with the structure."""
+        out: list[np.ndarray] = []
+        for layer in self.layers:
+            out += [layer.w, layer.bias]
+        for act in self.activations:
+            if act.has_params:
+                out += [act.params[k] for k in act.names]
+        return out
 
     def gradient_signals(
         self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator
@@ -288,8 +317,9 @@ def dropout_mask(n: int, batch: int, rate: float, seed: int) -> np.ndarray:
     return mask
 
 
-def save_model(model: SparseMLP, write_npz) -> None:
-    """Write the model's arrays with ``write_npz(**arrays)`` (e.g. an atomic npz writer)."""
+def model_arrays(model: SparseMLP, momentum: bool = False) -> dict[str, np.ndarray]:
+    """The model as named arrays (O(nnz)); with ``momentum`` also the optimizer state, so
+    another process can continue training it exactly (:func:`model_from_arrays`)."""
     arrays: dict[str, np.ndarray] = {
         "sizes": np.array(model.sizes, dtype=np.int64),
         "dropout": np.array(model.dropout),
@@ -300,35 +330,57 @@ def save_model(model: SparseMLP, write_npz) -> None:
         arrays[f"layer{li}_w"] = layer.w
         arrays[f"layer{li}_bias"] = layer.bias
         arrays[f"layer{li}_dense"] = np.array(layer.dense)
+        if momentum:
+            arrays[f"layer{li}_v"] = layer.v
+            arrays[f"layer{li}_v_bias"] = layer.v_bias
     for h, act in enumerate(model.activations):
         if act.has_params:
             for k in act.names:
                 arrays[f"act{h}_{k}"] = act.params[k]
+                if momentum:
+                    arrays[f"act{h}_{k}_mom"] = act.moms[k]
         else:
             arrays[f"act{h}_slope"] = np.array(act.slope, dtype=np.float64)
         arrays[f"hidden{h}_neuron_ids"] = model.neuron_ids[h]
-    write_npz(**arrays)
+    return arrays
+
+
+def model_from_arrays(arrays) -> SparseMLP:
+    """Rebuild a model from :func:`model_arrays` (or a loaded npz of them); the optimizer
+    state too where it is there."""
+    sizes = [int(s) for s in arrays["sizes"]]
+    layers = []
+    for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        indptr, indices = arrays[f"layer{li}_indptr"], arrays[f"layer{li}_indices"]
+        keys = K.csr_to_keys(indptr, indices, n_in)
+        layer = SparseLayer(n_in, n_out, keys, np.array(arrays[f"layer{li}_w"]),
+                            bool(arrays[f"layer{li}_dense"]))
+        layer.bias[:] = arrays[f"layer{li}_bias"]
+        if f"layer{li}_v" in arrays:
+            layer.v[:] = arrays[f"layer{li}_v"]
+            layer.v_bias[:] = arrays[f"layer{li}_v_bias"]
+        layers.append(layer)
+    acts: list[LeakyFamily | SReLU] = []
+    for h in range(len(sizes) - 2):
+        if f"act{h}_slope" in arrays:
+            acts.append(LeakyFamily(float(arrays[f"act{h}_slope"])))
+        else:
+            act = SReLU(sizes[h + 1])
+            for k in act.names:
+                act.params[k][:] = arrays[f"act{h}_{k}"]
+                if f"act{h}_{k}_mom" in arrays:
+                    act.moms[k][:] = arrays[f"act{h}_{k}_mom"]
+            acts.append(act)
+    model = SparseMLP(layers, acts, float(arrays["dropout"]))
+    model.neuron_ids = [np.array(arrays[f"hidden{h}_neuron_ids"]) for h in range(len(acts))]
+    return model
+
+
+def save_model(model: SparseMLP, write_npz) -> None:
+    """Write the model's arrays with ``write_npz(**arrays)`` (e.g. an atomic npz writer)."""
+    write_npz(**model_arrays(model))
 
 
 def load_model(npz) -> SparseMLP:
     """Rebuild a model saved by :func:`save_model` from a loaded npz mapping."""
-    sizes = [int(s) for s in npz["sizes"]]
-    layers = []
-    for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        indptr, indices = npz[f"layer{li}_indptr"], npz[f"layer{li}_indices"]
-        keys = K.csr_to_keys(indptr, indices, n_in)
-        layer = SparseLayer(n_in, n_out, keys, npz[f"layer{li}_w"], bool(npz[f"layer{li}_dense"]))
-        layer.bias[:] = npz[f"layer{li}_bias"]
-        layers.append(layer)
-    acts: list[LeakyFamily | SReLU] = []
-    for h in range(len(sizes) - 2):
-        if f"act{h}_slope" in npz:
-            acts.append(LeakyFamily(float(npz[f"act{h}_slope"])))
-        else:
-            act = SReLU(sizes[h + 1])
-            for k in act.names:
-                act.params[k][:] = npz[f"act{h}_{k}"]
-            acts.append(act)
-    model = SparseMLP(layers, acts, float(npz["dropout"]))
-    model.neuron_ids = [np.asarray(npz[f"hidden{h}_neuron_ids"]) for h in range(len(acts))]
-    return model
+    return model_from_arrays(npz)
