@@ -20,6 +20,8 @@ from .errors import ConfigError
 MAX_FILE_BYTES = 1_000_000
 # The section of an incumbent file that says what it was tuned on (not a setting).
 TUNED_ON = "tuned_on"
+# The section of a settings file that says how training is computed (MPI strategy, workers).
+PARALLEL_SECTION = "parallel"
 MAX_NODES = 100_000  # a settings file has hundreds; an alias bomb expands to billions
 
 
@@ -177,6 +179,7 @@ def build_config(
         where = str(file)
         preset = values.pop("preset", preset)
         values.pop(TUNED_ON, None)
+        values.pop(PARALLEL_SECTION, None)
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(
@@ -186,6 +189,27 @@ def build_config(
     values.update(overrides or {})
     try:
         return TrainConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from exc
+
+
+def build_parallel(file: str | Path | None = None,
+                   overrides: dict[str, Any] | None = None):
+    """The file's ``parallel:`` section with ``overrides`` (e.g. ``--parallel wasap
+    --workers 2``) on top, validated as a ``ParallelConfig``."""
+    from .engine.parallel.config import ParallelConfig
+
+    values: dict[str, Any] = {}
+    where = "parallel options"
+    if file is not None:
+        section = read_mapping(file).get(PARALLEL_SECTION, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{file}: {PARALLEL_SECTION}: expected a mapping (strategy, "
+                              "workers, phase2_from, sync_every, ...)")
+        values, where = dict(section), f"{file}: {PARALLEL_SECTION}"
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return ParallelConfig(**values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, where)) from exc
 

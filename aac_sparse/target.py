@@ -18,8 +18,9 @@ from typing import Any
 
 from .data.instances import Instance
 from .engine.config import TrainConfig
+from .engine.parallel.config import ParallelConfig
 from .io import plain
-from .space.definition import to_train_config
+from .space.definition import to_parallel_config, to_train_config
 from .training_run import fit_and_evaluate
 
 Report = Callable[[int, float], bool]
@@ -30,6 +31,12 @@ def trial_config(config: Mapping[str, Any], seed: int, budget: float | None) -> 
     is a number of epochs (rounded, at least 1)."""
     epochs = None if budget is None else max(1, int(round(float(budget))))
     return to_train_config(plain(dict(config)), {"seed": int(seed)}, epochs)
+
+
+def trial_parallel(config: Mapping[str, Any]) -> ParallelConfig:
+    """How a trial of ``config`` is computed: sequentially unless the scenario gives
+    trials MPI workers (fixed ``workers``) and the configuration picks a strategy."""
+    return to_parallel_config(plain(dict(config)))
 
 
 def target(
@@ -56,6 +63,6 @@ def target(
         err = 1.0 - row["val_acc"] if "val_acc" in row else float("nan")
         return bool(report(row["epoch"], err))
 
-    _, out = fit_and_evaluate(cfg, split, on_epoch=on_epoch)
+    _, out = fit_and_evaluate(cfg, split, on_epoch=on_epoch, parallel=trial_parallel(config))
     out["wall_time"] = time.perf_counter() - t_start
     return out

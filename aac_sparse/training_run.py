@@ -25,6 +25,7 @@ from . import __version__
 from .data.prepare import Split
 from .engine.config import TrainConfig
 from .engine.model import save_model
+from .engine.parallel.config import ParallelConfig
 from .engine.trainer import TrainResult, train
 from .io import atomic_write, atomic_write_json, atomic_write_text
 
@@ -38,8 +39,11 @@ EpochHook = Callable[[dict], "bool | None"]
 
 
 def fit_and_evaluate(config: TrainConfig, split: Split, epochs: int | None = None,
-                     on_epoch: EpochHook | None = None) -> tuple[TrainResult, dict[str, Any]]:
-    """Train ``config`` on ``split``'s training part, then measure it.
+                     on_epoch: EpochHook | None = None,
+                     parallel: ParallelConfig | None = None
+                     ) -> tuple[TrainResult, dict[str, Any]]:
+    """Train ``config`` on ``split``'s training part (data-parallel over MPI ranks as
+    ``parallel`` says), then measure it.
 
     ``on_epoch(row)`` sees each epoch's metrics; returning True stops the run (status
     ``pruned``).  Statuses: ok, pruned, diverged (no errors measured then).  The
@@ -55,8 +59,19 @@ def fit_and_evaluate(config: TrainConfig, split: Split, epochs: int | None = Non
         out["curve"].append(1.0 - row["val_acc"] if "val_acc" in row else math.nan)
         return bool(on_epoch(row)) if on_epoch is not None else False
 
-    result = train(config, split.x_train, split.y_train, split.x_val, split.y_val,
-                   n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
+    if parallel is None or parallel.strategy == "none":
+        result = train(config, split.x_train, split.y_train, split.x_val, split.y_val,
+                       n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
+    else:
+        from .engine.parallel import ParallelUnavailable, train_parallel
+        from .errors import UserError
+
+        try:
+            result = train_parallel(config, parallel, split.x_train, split.y_train,
+                                    split.x_val, split.y_val, n_classes=split.n_classes,
+                                    on_epoch=epoch_done, epochs=epochs)
+        except ParallelUnavailable as exc:
+            raise UserError(str(exc)) from None
     hist = result.history
     out.update(
         nnz=result.model.nnz, n_params=result.model.n_params, epochs_run=len(hist),
@@ -92,11 +107,14 @@ def run_training(
     data: str,
     epochs: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    parallel: ParallelConfig | None = None,
 ) -> tuple[TrainResult, dict]:
     """:func:`fit_and_evaluate` with all files written; ``data`` names the dataset or
     instance.  Returns the result and the summary (the measures plus provenance)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.json", {"data": data, **config.model_dump()})
+    extra = ({"parallel": parallel.model_dump()}
+             if parallel is not None and parallel.strategy != "none" else {})
+    atomic_write_json(out_dir / "config.json", {"data": data, **config.model_dump(), **extra})
     history: list[dict] = []
 
     def epoch_done(row: dict) -> None:
@@ -108,9 +126,11 @@ def run_training(
         if on_epoch is not None:
             on_epoch(row)
 
-    result, measures = fit_and_evaluate(config, split, epochs, epoch_done)
+    result, measures = fit_and_evaluate(config, split, epochs, epoch_done, parallel)
     summary = {**{k: measures[k] for k in MEASURES}, "data": data, "sizes": result.model.sizes,
                "aac_sparse_version": __version__}
+    if result.parallel:
+        summary["parallel"] = result.parallel
     if result.status == "ok":
         atomic_write(out_dir / "model.npz",
                      lambda fh: save_model(result.model, lambda **a: np.savez_compressed(fh, **a)))

@@ -44,7 +44,7 @@ def test_space_default_is_its_preset(name):
 
 
 def test_every_parameter_has_a_meaning_and_a_sane_domain():
-    cs = get_space("meta")
+    cs = get_space("meta", {"workers": 2})  # with trial workers: the parallel group too
     assert {p.name for p in PARAMETERS} == set(cs.keys())
     for hp in cs.values():
         assert hp.meta["meaning"]

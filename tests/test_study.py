@@ -186,7 +186,7 @@ def test_every_meta_parameter_belongs_to_one_component_group():
 
     names = [n for group in COMPONENT_GROUPS.values() for n in group]
     assert len(names) == len(set(names))
-    assert set(get_space("meta").keys()) == set(names)
+    assert set(get_space("meta", {"workers": 2}).keys()) == set(names)
 
 
 def test_a_scenario_given_as_a_study_says_so(tmp_path):

@@ -53,6 +53,20 @@ def train(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="output directory [default: runs/train-<time>-<dataset>]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-epoch lines")] = False,
+    parallel: Annotated[str | None, typer.Option(
+        "--parallel", help="data-parallel training over MPI: none, wassp (synchronous) or "
+        "wasap (asynchronous parameter server); needs pip install 'aac-sparse[mpi]'. The "
+        "ranks are started here, or run the command under mpiexec -n RANKS yourself "
+        "[default: none]")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="MPI workers of --parallel (wasap adds a parameter-server rank) "
+        "[default: 2]")] = None,
+    phase2_from: Annotated[float | None, typer.Option(
+        min=0.01, max=1.0, help="fraction of the epochs after which each worker trains "
+        "locally and the models are averaged (phase 2); 1 = no phase 2 [default: 1]")] = None,
+    sync_every: Annotated[int | None, typer.Option(
+        min=0, help="phase 2: local steps between weight-averaging syncs; 0 = only at the "
+        "end [default: 0]")] = None,
 ) -> None:
     """Train a truly sparse MLP and write metrics (CSV/JSON) and the model (npz).
 
@@ -60,7 +74,7 @@ def train(
     options.  Run 'aac-sparse presets' for the presets; settings are listed there too.
     A tuned configuration retrains exactly with --config RUN/incumbent.yaml --instance ID.
     """
-    from ..config_files import build_config, parse_assignment
+    from ..config_files import build_config, build_parallel, parse_assignment
 
     overrides = dict(parse_assignment(s) for s in (set_ or []))
     if hidden is not None:
@@ -73,6 +87,10 @@ def train(
     if epochs is not None:
         overrides["epochs"] = epochs
     cfg = build_config(preset, config, overrides)
+    par = build_parallel(config, {"strategy": parallel, "workers": workers,
+                                  "phase2_from": phase2_from, "sync_every": sync_every})
+    if par.strategy != "none":
+        _check_ranks(par)
     if instance is not None:
         clash = [name for name, v in (("--dataset", dataset), ("--data-option", data_option),
                                       ("--max-train", max_train),
@@ -106,7 +124,11 @@ def train(
                                        f"evolution {row['evolution_s']:.3f}s")
             progress.update(task, advance=1, info=status)
 
-        result, summary = run_training(cfg, split, out_dir, data_name, on_epoch=on_epoch)
+        try:
+            result, summary = run_training(cfg, split, out_dir, data_name, on_epoch=on_epoch,
+                                           parallel=par)
+        except _not_root() as exc:  # a helper rank under the user's mpiexec: rank 0 reports
+            raise typer.Exit(0) from exc
     if result.status != "ok":
         console.print(f"[bold red]{result.status}[/]: {escape(result.message)}")
         console.print(f"metrics written to {out_dir}")
@@ -118,6 +140,26 @@ def train(
         f"{'-'.join(map(str, summary['sizes']))}"
     )
     console.print(f"wrote {out_dir}/config.json, metrics.csv, metrics.json, model.npz")
+
+
+def _not_root() -> type[Exception]:
+    from ..engine.parallel.runtime import NotRootRank
+
+    return NotRootRank
+
+
+def _check_ranks(par) -> None:
+    """Under the user's mpiexec the rank count must fit the strategy; only rank 0 talks."""
+    from ..engine.parallel.runtime import launched_rank, launched_size
+
+    rank, size = launched_rank(), launched_size()
+    if rank is None:
+        return
+    if size is not None and size != par.ranks:
+        raise ConfigError(f"--parallel {par.strategy} with {par.workers} workers needs "
+                          f"mpiexec -n {par.ranks}, not {size} ranks")
+    if rank != 0:
+        console.quiet = True
 
 
 def _slug(name: str) -> str:

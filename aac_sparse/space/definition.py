@@ -134,7 +134,27 @@ PARAMETERS: tuple[Param, ...] = (
     Param("lr_final_fraction", "float", (0.0, 0.5),
           "final learning rate as a fraction of lr (cosine, linear)", False,
           "lr_schedule", ("cosine", "linear")),
+    # -- data-parallel training (only in a space whose scenario fixes 'workers') --------
+    Param("parallel", "cat", ("none", "wassp", "wasap"),
+          "data-parallel strategy over MPI: sequential, synchronous (WASSP-SGD) or "
+          "asynchronous parameter server (WASAP-SGD)"),
+    Param("phase2_from", "float", (0.5, 1.0), "fraction of training after which phase 2 "
+          "(local training, then sparse weight averaging) begins; 1 = none", False,
+          "parallel", ("wassp", "wasap")),
+    Param("sync_every", "int", (0, 500), "phase 2: local steps between weight-averaging "
+          "syncs (0 = only the final averaging)", False, "parallel", ("wassp", "wasap")),
+    Param("averaging", "cat", ("swa", "final"), "phase 2 result: running mean of the "
+          "syncs' averages, or the last average", False, "parallel", ("wassp", "wasap")),
+    Param("phase2_topology", "cat", ("evolve", "frozen"), "phase 2: workers evolve their "
+          "own topologies or keep phase 1's", False, "parallel", ("wassp", "wasap")),
+    Param("warmup_epochs", "int", (0, 10), "WASSP: epochs of gradual learning-rate warm-up "
+          "to workers x lr", False, "parallel", ("wassp",)),
 )
+# The parallel group is tuned only where a scenario gives each trial workers (fixed
+# 'workers: k'); elsewhere it is left out, so existing spaces and scenarios are unchanged.
+PARALLEL = ("parallel", "phase2_from", "sync_every", "averaging", "phase2_topology",
+            "warmup_epochs")
+WORKERS = "workers"  # a fixed setting, not a parameter: MPI workers per trial
 BY_NAME = {p.name: p for p in PARAMETERS}
 
 SHARED = ("lr", "momentum", "weight_decay", "batch_size", "dropout", "epochs", "lr_schedule",
@@ -182,6 +202,8 @@ def preset_values(preset: str) -> dict[str, Any]:
     values["ip_start_fraction"] = min(0.9, max(0.1, cfg["ip_start"] / cfg["epochs"]))
     if values.get("density") is None:
         values["density"] = 0.1
+    values.update(parallel="none", phase2_from=1.0, sync_every=0, averaging="swa",
+                  phase2_topology="evolve", warmup_epochs=5)
     return values
 
 
@@ -198,13 +220,16 @@ def get_space(name: str, fixed: Mapping[str, Any] | None = None):
         raise ConfigError(f"unknown space {name!r}; choose one of {', '.join(SPACES)} "
                           "or give a ConfigSpace JSON file")
     defaults = preset_values(spec.preset)
+    fixed_settings = fixed
     user = {k: v for k, v in (fixed or {}).items() if k in BY_NAME}
-    fixed = {n: v for n, v in defaults.items() if n not in spec.free}
+    fixed = {n: v for n, v in defaults.items() if n not in spec.free and n not in PARALLEL}
     fixed.update(user)
     cs = ConfigurationSpace(name=f"aac-sparse-{name}",
                             meta={"description": spec.description, "preset": spec.preset})
     included: dict[str, Any] = {}
     for p in PARAMETERS:
+        if p.name in PARALLEL and WORKERS not in (fixed_settings or {}):
+            continue
         if p.parent is not None and p.parent in fixed and fixed[p.parent] not in p.when:
             continue  # a constant makes this parameter inactive for good
         hp = _constant(p, fixed[p.name]) if p.name in fixed else _hyperparameter(p, defaults)
@@ -277,7 +302,8 @@ def to_train_config(values: Mapping[str, Any], fixed: Mapping[str, Any] | None =
 
     merged = {**(fixed or {}), **dict(values)}
     out: dict[str, Any] = {k: v for k, v in merged.items()
-                           if k not in ("importance_pruning", "ip_start_fraction")}
+                           if k not in ("importance_pruning", "ip_start_fraction", WORKERS,
+                                        *PARALLEL)}
     if "importance_pruning" in merged:
         ip = merged["importance_pruning"]
         out["importance_pruning"] = ip if isinstance(ip, bool) else ip == "on"
@@ -300,6 +326,27 @@ def to_train_config(values: Mapping[str, Any], fixed: Mapping[str, Any] | None =
         raise ConfigError(format_validation_error(exc, "configuration")) from exc
 
 
+def to_parallel_config(values: Mapping[str, Any]):
+    """The :class:`~aac_sparse.engine.parallel.ParallelConfig` of a configuration (space
+    values plus fixed settings); sequential where it names no workers or no strategy."""
+    from pydantic import ValidationError
+
+    from ..config_files import format_validation_error
+    from ..engine.parallel.config import ParallelConfig
+
+    strategy = values.get("parallel", "none")
+    if WORKERS not in values or strategy == "none":
+        return ParallelConfig()
+    settings = {k: values[k] for k in PARALLEL[1:] if k in values}
+    for name in ("sync_every", "warmup_epochs"):
+        if name in settings:
+            settings[name] = int(settings[name])
+    try:
+        return ParallelConfig(strategy=strategy, workers=int(values[WORKERS]), **settings)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "configuration")) from exc
+
+
 # The component groups the research questions speak of (seed 000, Q3): every parameter of
 # the meta space belongs to exactly one (a test checks it).
 COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -314,6 +361,7 @@ COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
     "optimiser": ("lr", "lr_schedule", "lr_final_fraction", "momentum", "weight_decay",
                   "batch_size", "dropout", "epochs"),
     "initialisation": ("weight_init",),
+    "parallel training": PARALLEL,
 }
 
 

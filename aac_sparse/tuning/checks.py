@@ -24,7 +24,7 @@ from ..data.instances import Instance, InstanceSet
 from ..data.registry import get_spec
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, UserError
-from ..space.definition import BY_NAME, SPACES, get_space
+from ..space.definition import BY_NAME, SPACES, WORKERS, get_space
 from .configurators import check as check_configurator
 from .runlock import LOCK_NAME
 from .scenario import Scenario
@@ -209,7 +209,18 @@ def check_fixed(scenario: Scenario, where: str) -> None:
         elif isinstance(value, bool) or value not in p.domain:
             raise ConfigError(f"{field}: {value!r} is not one of "
                               f"{', '.join(map(str, p.domain))}")
-    other = {k: v for k, v in scenario.fixed.items() if k not in BY_NAME}
+    workers = scenario.fixed.get(WORKERS)
+    if WORKERS in scenario.fixed:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"{where}: fixed.{WORKERS}: expected a whole number of MPI "
+                              f"workers per trial (at least 1), got {workers!r}")
+        from ..engine.parallel.runtime import ParallelUnavailable, find_mpiexec
+
+        try:
+            find_mpiexec()
+        except ParallelUnavailable as exc:
+            raise ConfigError(f"{where}: fixed.{WORKERS}: {exc}") from None
+    other = {k: v for k, v in scenario.fixed.items() if k not in BY_NAME and k != WORKERS}
     if other:
         try:
             TrainConfig.model_validate({**TrainConfig().model_dump(), **other}, strict=True)

@@ -222,9 +222,9 @@ class Scenario(_Strict):
     @field_validator("fixed")
     @classmethod
     def _fixed(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from ..space.definition import BY_NAME
+        from ..space.definition import BY_NAME, WORKERS
 
-        known = set(TrainConfig.model_fields) | set(BY_NAME)
+        known = set(TrainConfig.model_fields) | set(BY_NAME) | {WORKERS}
         bad = sorted(set(v) - known)
         if bad:
             raise ValueError(f"unknown setting(s) {bad}; see 'aac-sparse presets' and "

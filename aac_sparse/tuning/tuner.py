@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config_files import TUNED_ON
+from ..config_files import PARALLEL_SECTION, TUNED_ON
 from ..data.instances import Instance
 from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_text, plain
-from ..target import trial_config
+from ..target import trial_config, trial_parallel
 from .checks import check_scenario, default_crash_costs, space_for
 from .configurators import Configurator, Proposal, ReplayedTrial, TrialRequest, make_configurator
 from .evaluation import Evaluator, Job, record_outcome
@@ -519,6 +519,9 @@ class Tuner:
                     "epochs": cfg.epochs, "instances": {"train": list(self.train.ids),
                                                         "test": list(self.test.ids)}}
         body = yaml.safe_dump(plain(cfg.model_dump()), sort_keys=False)
+        par = trial_parallel(self._full_config(inc.config))
+        if par.strategy != "none":
+            body += yaml.safe_dump({PARALLEL_SECTION: par.model_dump()}, sort_keys=False)
         body += yaml.safe_dump({TUNED_ON: tuned_on}, sort_keys=False)
         atomic_write_text(path, header + body)
         atomic_write_json(self.run_dir / "summary.json", {
