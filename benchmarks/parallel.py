@@ -76,7 +76,7 @@ def load_data(max_train: int | None, seed: int = 0):
         from aac_sparse.data.prepare import split_dataset
         from aac_sparse.data.registry import load_dataset
 
-        split = split_dataset(load_dataset("fashion-mnist"), val_fraction=0.0, seed=seed,
+        split = split_dataset(load_dataset("fashion-mnist"), val_fraction=0.02, seed=seed,
                               max_train=max_train)
         return "fashion-mnist", split.x_train, split.y_train, split.x_test, split.y_test
     except Exception as exc:  # noqa: BLE001 - fall back, saying so
