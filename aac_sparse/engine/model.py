@@ -233,26 +233,23 @@ class SparseMLP:
             self.backward(grad)
         return loss, correct
 
+    def _aligned(self, layer_attrs: tuple[str, str], act_attr: str) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for layer in self.layers:
+            out += [getattr(layer, a) for a in layer_attrs]
+        for act in self.activations:
+            if act.has_params:
+                out += [getattr(act, act_attr)[k] for k in act.names]
+        return out
+
     def gradient_arrays(self) -> list[np.ndarray]:
         """Every gradient, aligned with the structure (O(nnz)): what data-parallel
         workers reduce or send."""
-        out: list[np.ndarray] = []
-        for layer in self.layers:
-            out += [layer.grad, layer.grad_bias]
-        for act in self.activations:
-            if act.has_params:
-                out += [act.grads[k] for k in act.names]
-        return out
+        return self._aligned(("grad", "grad_bias"), "grads")
 
     def parameter_arrays(self) -> list[np.ndarray]:
         """Every trained parameter (weights, biases, SReLU's), aligned with the structure."""
-        out: list[np.ndarray] = []
-        for layer in self.layers:
-            out += [layer.w, layer.bias]
-        for act in self.activations:
-            if act.has_params:
-                out += [act.params[k] for k in act.names]
-        return out
+        return self._aligned(("w", "bias"), "params")
 
     def gradient_signals(
         self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator
