@@ -157,11 +157,10 @@ def train_wassp(comm, config: TrainConfig, parallel: ParallelConfig, x_train, y_
         if not go:
             return loop.result if root else None
     if phase2 < loop.n_epochs:
-        shard = _shards(config.seed, n, k)[rank]
-        steps = math.ceil(max(s.shape[0] for s in _shards(config.seed, n, k))
-                          / config.batch_size)
-        local = _worker_loop(config, x_train, y_train, loop.n_classes, loop.n_epochs, shard,
-                             rank, steps)
+        shards = _shards(config.seed, n, k)
+        steps = math.ceil(max(s.shape[0] for s in shards) / config.batch_size)
+        local = _worker_loop(config, x_train, y_train, loop.n_classes, loop.n_epochs,
+                             shards[rank], rank, steps)
         _phase_two(comm, loop if root else None, local, parallel, phase2, steps, log)
     if root:
         loop.result.parallel = log.to_dict()
@@ -240,7 +239,6 @@ def train_wasap(comm, config: TrainConfig, parallel: ParallelConfig, x_train, y_
             if state is None:
                 return None
             local.set_model(model_from_arrays(state))
-            local.step = phase2 * steps
         _phase_two(comm, loop if rank == 0 else None, None if rank == 0 else local,
                    parallel, phase2, steps, log)
     if rank == 0:
