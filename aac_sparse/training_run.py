@@ -25,8 +25,9 @@ from . import __version__
 from .data.prepare import Split
 from .engine.config import TrainConfig
 from .engine.model import save_model
-from .engine.parallel.config import ParallelConfig
-from .engine.trainer import TrainResult, train
+from .engine.parallel import ParallelConfig, ParallelUnavailable, train_parallel
+from .engine.trainer import TrainResult
+from .errors import UserError
 from .io import atomic_write, atomic_write_json, atomic_write_text
 
 # What a training run measures (a trial's result; the summary of 'aac-sparse train').
@@ -59,19 +60,12 @@ def fit_and_evaluate(config: TrainConfig, split: Split, epochs: int | None = Non
         out["curve"].append(1.0 - row["val_acc"] if "val_acc" in row else math.nan)
         return bool(on_epoch(row)) if on_epoch is not None else False
 
-    if parallel is None or parallel.strategy == "none":
-        result = train(config, split.x_train, split.y_train, split.x_val, split.y_val,
-                       n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
-    else:
-        from .engine.parallel import ParallelUnavailable, train_parallel
-        from .errors import UserError
-
-        try:
-            result = train_parallel(config, parallel, split.x_train, split.y_train,
-                                    split.x_val, split.y_val, n_classes=split.n_classes,
-                                    on_epoch=epoch_done, epochs=epochs)
-        except ParallelUnavailable as exc:
-            raise UserError(str(exc)) from None
+    try:  # train_parallel is plain sequential training for strategy none
+        result = train_parallel(config, parallel or ParallelConfig(), split.x_train,
+                                split.y_train, split.x_val, split.y_val,
+                                n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
+    except ParallelUnavailable as exc:
+        raise UserError(str(exc)) from None
     hist = result.history
     out.update(
         nnz=result.model.nnz, n_params=result.model.n_params, epochs_run=len(hist),

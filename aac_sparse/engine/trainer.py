@@ -207,13 +207,11 @@ class TrainingLoop:
         last = tally.epoch >= self.n_epochs - 1
         if prune_neurons and not last and _ip_due(self.config, tally.epoch + 1):
             removed = sum(importance_prune(self.model, self.config.ip_percentile))
+        tally.evolution_s += time.perf_counter() - t1
         due = self.evolution.due(self.step, "epoch")
         if due is not None:
-            tally.zeta = due
-            tally.replaced += self.evolution.evolve(self.model, self.rngs["evolution"], due,
-                                                    self._signals)
-            tally.updates += 1
-        row.update(evolution_s=tally.evolution_s + time.perf_counter() - t1,
+            self.update_topology(tally, due)
+        row.update(evolution_s=tally.evolution_s,
                    replaced=tally.replaced, updates=tally.updates, zeta=tally.zeta,
                    neurons_removed=removed, nnz=self.model.nnz,
                    n_params=self.model.n_params, hidden=self.model.sizes[1:-1])
