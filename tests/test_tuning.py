@@ -488,6 +488,28 @@ def test_final_comparison_runs_each_job_once_whatever_its_status(tmp_path):
     assert statuses[finals[0].trial_id] == "diverged"
 
 
+def test_rerunning_a_finished_run_keeps_its_incumbent_and_adds_no_trial(tmp_path):
+    """SMAC's intensifier depends on the order results arrived in, which a replay does not
+    reproduce; a re-run that tells nothing new keeps the stored decision, so it runs no
+    new comparison trial.  Simulated by storing as the incumbent another finished
+    configuration, one a replay would not choose."""
+    sc = Scenario(**tiny(tmp_path, "smac-ac", n_trials=6))
+    first = tune(sc)
+    with TrialStore(first.run_dir / "trials.sqlite") as store:
+        meta = store.get_meta("incumbents")
+        other = next(t for t in store.completed(origin="configurator")
+                     if t.config_id != meta[0]["config_id"])
+        store.set_meta("incumbents", [{"config_id": other.config_id, "cost": 0.5,
+                                       "n_instances": 1}])
+    again = tune(sc)  # runs the comparison of the stored incumbent
+    assert again.incumbents[0].cost == 0.5
+    assert config_id({**again.incumbents[0].config, **sc.fixed}) == other.config_id
+    n_rows = len(finished(first.run_dir, origin=None))
+    third = tune(sc)
+    assert config_id({**third.incumbents[0].config, **sc.fixed}) == other.config_id
+    assert len(finished(first.run_dir, origin=None)) == n_rows
+
+
 def test_train_command_retrains_the_incumbent_on_an_instance_exactly(tmp_path):
     """The advertised path: 'aac-sparse train --config RUN/incumbent.yaml --instance ID'
     (the real CLI) reproduces the stored test error of the final comparison trial."""

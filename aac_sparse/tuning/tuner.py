@@ -295,7 +295,7 @@ class Tuner:
         statuses: dict[str, int] = defaultdict(int)
         for t in done:
             statuses[t.status] += 1
-        n_done = len(done)
+        n_done = n_before = len(done)
         stopped_by = ""
         best = self._best()
         # trial id -> (every request waiting for it, the first one first; its spec)
@@ -380,13 +380,26 @@ class Tuner:
             self.close()
             self.store.mark_interrupted()
         self.store.set_meta("elapsed_s", elapsed())
-        incumbents = self.configurator.incumbents()
+        stored = self.store.get_meta("incumbents")
+        if stored and n_done == n_before and not recovered:
+            # Nothing new was told: the decision of the session that ran these trials
+            # stands (SMAC's intensifier depends on the order results arrived in, which a
+            # replay does not reproduce, so re-deciding could pick another incumbent).
+            incumbents = (self._stored_incumbents(stored, done)
+                          or self.configurator.incumbents())
+        else:
+            incumbents = self.configurator.incumbents()
         self.store.set_meta("incumbents", [
             {"config_id": config_id(self._full_config(p.config)), "cost": p.cost,
              "n_instances": p.n_instances} for p in incumbents])
         result = TuneResult(self.run_dir, n_done, dict(statuses), incumbents,
                             resumed=resumed or bool(recovered), stopped_by=stopped_by)
         return result
+
+    def _stored_incumbents(self, stored: list[dict], done: list) -> list[Proposal]:
+        configs = {t.config_id: t.config for t in done}
+        return [Proposal(self._space_part(configs[p["config_id"]]), p["cost"],
+                         p["n_instances"]) for p in stored if p["config_id"] in configs]
 
     def _recover(self, elapsed: Callable[[], float], out_of_time: Callable[[], bool]
                  ) -> int:
