@@ -54,12 +54,14 @@ class SReLU:
         p = self.params
         K.srelu_forward(z, a, p["t_l"], p["a_l"], p["t_r"], p["a_r"])
 
-    def backward(self, z: np.ndarray, da: np.ndarray, dz: np.ndarray) -> None:
+    def backward(self, z: np.ndarray, da: np.ndarray, dz: np.ndarray,
+                 accumulate: bool = False) -> None:
+        """``dz`` from ``da``; parameter gradients into ``grads`` (added with ``accumulate``)."""
         from . import kernels as K
 
         p, g = self.params, self.grads
         K.srelu_backward(z, da, dz, p["t_l"], p["a_l"], p["t_r"], p["a_r"],
-                         g["t_l"], g["a_l"], g["t_r"], g["a_r"])
+                         g["t_l"], g["a_l"], g["t_r"], g["a_r"], accumulate)
 
     def apply_update(self, lr: float, momentum: float) -> None:
         from . import kernels as K

@@ -65,6 +65,9 @@ class TrainConfig(BaseModel):
     ip_percentile: float = Field(10.0, gt=0, lt=100, description="percentile of neuron "
                                  "strength below which neurons are removed")
     eval_batch_size: int = Field(1024, ge=1, description="batch size of evaluation only")
+    activation_memory_mb: float = Field(
+        4096, gt=0, description="memory for one micro-batch's activations (MiB): a mini-batch "
+        "that needs more is split into micro-batches, gradients added, one step")
     seed: int = Field(0, description="seed of initialisation, shuffling, dropout, evolution")
 
     @field_validator(*KINDS)

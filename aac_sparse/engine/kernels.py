@@ -20,10 +20,12 @@ from numba import njit, prange
 
 @njit(cache=True, inline="always")
 def _keep_scale(seed, j, t, batch, threshold, scale):  # pragma: no cover - compiled
-    """Inverted-dropout factor of element ``(j, t)``: 0 or ``scale``, a hash of the seed.
+    """Inverted-dropout factor of element ``(j, t)`` of a mini-batch of ``batch`` columns:
+    0 or ``scale``, a hash of the seed.
 
     Counter-based, so the backward pass recomputes the forward mask instead of storing
-    it, and the result does not depend on how work is split over threads.
+    it, the result does not depend on how work is split over threads, and a micro-batch
+    starting at column ``col0`` of the mini-batch gets its part of the same mask.
     """
     h = (np.uint64(seed) + np.uint64(j) * np.uint64(batch) + np.uint64(t)) * np.uint64(
         0x9E3779B97F4A7C15)
@@ -39,11 +41,13 @@ def _dropout_constants(rate):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
-def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed):  # pragma: no cover
+def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed,
+                 col0, stride):  # pragma: no cover - compiled
     """``z[j, :] = bias[j] + sum_k w[k] * x[indices[k], :]`` over the row of ``j``.
 
     If ``a`` has rows, the leaky-family activation and dropout are applied on the way
-    out: ``a = where(z > 0, z, slope * z) * mask`` (``rate`` 0: no dropout).  Each thread
+    out: ``a = where(z > 0, z, slope * z) * mask`` (``rate`` 0: no dropout; the mask of
+    columns ``col0 ..`` of a mini-batch of ``stride`` columns).  Each thread
     owns whole output rows; eight connections are folded into one pass over a private
     accumulator, so it is touched an eighth as often as the gathered input rows (on 2
     cores the measured bound is that gather from L2).
@@ -84,23 +88,24 @@ def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed):  # pragm
                 a[j, t] = v if v > 0 else s * v
             if drop:
                 for t in range(batch):
-                    a[j, t] *= _keep_scale(seed, j, t, batch, threshold, scale)
+                    a[j, t] *= _keep_scale(seed, j, col0 + t, stride, threshold, scale)
 
 
 # ---------------------------------------------------------------------------- backward
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
-def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad,
-                   z_prev, slope, rate, seed):  # pragma: no cover - compiled
+def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad, z_prev, slope, rate,
+                   seed, col0, stride, accumulate):  # pragma: no cover - compiled
     """Input gradient and weight gradient in one pass over the connections of each input.
 
     For input neuron ``i``: ``dx[i, :] = sum_k w[k] * dz[j_k, :]`` and, for the same
     connections, ``grad[k] = <x[i, :], dz[j_k, :]>``.  Each gathered ``dz`` row is used
     twice while it is in L1.  If ``z_prev`` has rows, ``dx`` is carried back through the
     previous layer's dropout mask and leaky activation, i.e. it becomes that layer's
-    ``dz``.  Thread ``i`` writes only row ``i`` of ``dx`` and the ``grad`` entries of its
-    own connections, so there are no races.
+    ``dz``.  With ``accumulate`` the weight gradient is added to ``grad`` (micro-batches
+    of one mini-batch).  Thread ``i`` writes only row ``i`` of ``dx`` and the ``grad``
+    entries of its own connections, so there are no races.
     """
     n_in = t_indptr.shape[0] - 1
     batch = dz.shape[1]
@@ -131,10 +136,16 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad,
                 s1 += xt * d1
                 s2 += xt * d2
                 s3 += xt * d3
-            grad[k0] = s0
-            grad[k1] = s1
-            grad[k2] = s2
-            grad[k3] = s3
+            if accumulate:
+                grad[k0] += s0
+                grad[k1] += s1
+                grad[k2] += s2
+                grad[k3] += s3
+            else:
+                grad[k0] = s0
+                grad[k1] = s1
+                grad[k2] = s2
+                grad[k3] = s3
             p += 4
         while p < end:
             k = t_pos[p]
@@ -145,12 +156,12 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad,
                 d = dz[j, t]
                 acc[t] += wk * d
                 sk += x[i, t] * d
-            grad[k] = sk
+            grad[k] = grad[k] + sk if accumulate else sk
             p += 1
         if fuse:
             if drop:
                 for t in range(batch):
-                    acc[t] *= _keep_scale(seed, i, t, batch, threshold, scale)
+                    acc[t] *= _keep_scale(seed, i, col0 + t, stride, threshold, scale)
             for t in range(batch):
                 dx[i, t] = acc[t] if z_prev[i, t] > 0 else s_left * acc[t]
         else:
@@ -159,8 +170,9 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad,
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
-def sddmm(indptr, indices, x, dz, grad):  # pragma: no cover - compiled
-    """Weight gradient at existing connections only: ``grad[k] = <x[i_k, :], dz[j, :]>``.
+def sddmm(indptr, indices, x, dz, grad, accumulate):  # pragma: no cover - compiled
+    """Weight gradient at existing connections only: ``grad[k] = <x[i_k, :], dz[j, :]>``
+    (added to ``grad`` with ``accumulate``).
 
     A sampled dense-dense product: the dense ``dz @ x.T`` is never formed.  Used where
     no input gradient is needed (the first layer).
@@ -182,29 +194,36 @@ def sddmm(indptr, indices, x, dz, grad):  # pragma: no cover - compiled
                 s1 += x[i1, t] * d
                 s2 += x[i2, t] * d
                 s3 += x[i3, t] * d
-            grad[k] = s0
-            grad[k + 1] = s1
-            grad[k + 2] = s2
-            grad[k + 3] = s3
+            if accumulate:
+                grad[k] += s0
+                grad[k + 1] += s1
+                grad[k + 2] += s2
+                grad[k + 3] += s3
+            else:
+                grad[k] = s0
+                grad[k + 1] = s1
+                grad[k + 2] = s2
+                grad[k + 3] = s3
             k += 4
         while k < end:
             ik = indices[k]
             s = np.float32(0.0)
             for t in range(batch):
                 s += x[ik, t] * dz[j, t]
-            grad[k] = s
+            grad[k] = grad[k] + s if accumulate else s
             k += 1
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
-def row_sums(a, out):  # pragma: no cover - compiled
-    """``out[j] = sum_t a[j, t]`` (bias gradients, batch reduction per neuron)."""
+def row_sums(a, out, accumulate):  # pragma: no cover - compiled
+    """``out[j] = sum_t a[j, t]`` (bias gradients, batch reduction per neuron); added to
+    ``out`` with ``accumulate``."""
     for j in prange(a.shape[0]):
         s = np.float32(0.0)
         row = a[j]
         for t in range(a.shape[1]):
             s += row[t]
-        out[j] = s
+        out[j] = out[j] + s if accumulate else s
 
 
 # ------------------------------------------------------------------------- activations
@@ -231,8 +250,10 @@ def srelu_forward(z, a, tl, al, tr, ar):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
-def srelu_backward(z, da, dz, tl, al, tr, ar, g_tl, g_al, g_tr, g_ar):  # pragma: no cover
-    """Input gradient of SReLU and the gradients of its four per-neuron parameters."""
+def srelu_backward(z, da, dz, tl, al, tr, ar, g_tl, g_al, g_tr, g_ar,
+                   accumulate):  # pragma: no cover - compiled
+    """Input gradient of SReLU and the gradients of its four per-neuron parameters (added
+    to ``g_*`` with ``accumulate``)."""
     for j in prange(z.shape[0]):
         zj = z[j]
         daj = da[j]
@@ -258,20 +279,27 @@ def srelu_backward(z, da, dz, tl, al, tr, ar, g_tl, g_al, g_tr, g_ar):  # pragma
                 s_al += (v - tlj) * d
             else:
                 dzj[t] = d
-        g_tl[j] = s_tl
-        g_al[j] = s_al
-        g_tr[j] = s_tr
-        g_ar[j] = s_ar
+        if accumulate:
+            g_tl[j] += s_tl
+            g_al[j] += s_al
+            g_tr[j] += s_tr
+            g_ar[j] += s_ar
+        else:
+            g_tl[j] = s_tl
+            g_al[j] = s_al
+            g_tr[j] = s_tr
+            g_ar[j] = s_ar
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
-def dropout_inplace(a, rate, seed):  # pragma: no cover - compiled
-    """Inverted dropout ``a[j, t] *= keep(seed, j, t)``; the same mask as the fused kernels."""
+def dropout_inplace(a, rate, seed, col0, stride):  # pragma: no cover - compiled
+    """Inverted dropout ``a[j, t] *= keep(seed, j, col0 + t)``; the same mask as the fused
+    kernels (columns ``col0 ..`` of a mini-batch of ``stride`` columns)."""
     threshold, scale = _dropout_constants(rate)
     batch = a.shape[1]
     for j in prange(a.shape[0]):
         for t in range(batch):
-            a[j, t] *= _keep_scale(seed, j, t, batch, threshold, scale)
+            a[j, t] *= _keep_scale(seed, j, col0 + t, stride, threshold, scale)
 
 
 # ------------------------------------------------------------------------- batch plumbing

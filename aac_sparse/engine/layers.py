@@ -87,26 +87,35 @@ class SparseLayer:
     # -- compute ---------------------------------------------------------------------
     def forward(
         self, x: np.ndarray, z: np.ndarray, a: np.ndarray = NO_ROWS,
-        slope: float = 0.0, rate: float = 0.0, seed: int = 0,
+        slope: float = 0.0, rate: float = 0.0, seed: int = 0, cols: tuple[int, int] | None = None,
     ) -> None:
-        """``z = W x + b``; with ``a`` also the leaky activation and dropout of ``z``."""
-        K.spmm_forward(self.indptr, self.indices, self.w, self.bias, x, z, a, slope, rate, seed)
+        """``z = W x + b``; with ``a`` also the leaky activation and dropout of ``z``.
+
+        ``cols = (col0, stride)``: ``x`` holds columns ``col0 ..`` of a mini-batch of
+        ``stride`` columns (a micro-batch), whose dropout mask it takes its part of."""
+        col0, stride = cols or (0, x.shape[1])
+        K.spmm_forward(self.indptr, self.indices, self.w, self.bias, x, z, a, slope, rate, seed,
+                       col0, stride)
 
     def backward(
         self, x: np.ndarray, dz: np.ndarray, dx: np.ndarray | None = None,
         z_prev: np.ndarray = NO_ROWS, slope: float = 0.0, rate: float = 0.0, seed: int = 0,
+        cols: tuple[int, int] | None = None, accumulate: bool = False,
     ) -> None:
-        """Weight and bias gradients into ``grad``/``grad_bias``; ``dx`` if one is given.
+        """Weight and bias gradients into ``grad``/``grad_bias`` (added to them with
+        ``accumulate``); ``dx`` if one is given.
 
         With ``z_prev`` the input gradient is carried through the previous layer's dropout
-        and leaky activation, so ``dx`` receives that layer's ``dz``.
+        and leaky activation, so ``dx`` receives that layer's ``dz``; ``cols`` as in
+        :meth:`forward`.
         """
         if dx is None:
-            K.sddmm(self.indptr, self.indices, x, dz, self.grad)
+            K.sddmm(self.indptr, self.indices, x, dz, self.grad, accumulate)
         else:
+            col0, stride = cols or (0, x.shape[1])
             K.backward_fused(self.t_indptr, self.t_cols, self.t_pos, self.w, x, dz, dx,
-                             self.grad, z_prev, slope, rate, seed)
-        K.row_sums(dz, self.grad_bias)
+                             self.grad, z_prev, slope, rate, seed, col0, stride, accumulate)
+        K.row_sums(dz, self.grad_bias, accumulate)
 
     def apply_update(self, lr: float, momentum: float, weight_decay: float) -> None:
         K.sgd_momentum_update(self.w, self.v, self.grad, lr, momentum, weight_decay)

@@ -46,22 +46,31 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     return float(loss), grad, int(correct)
 
 
+DEFAULT_ACTIVATION_MEMORY = 4 * 2**30  # bytes of activations one micro-batch may use
+
+
 class SparseMLP:
-    """MLP ``sizes[0] -> ... -> sizes[-1]``; hidden layers use ``activation``."""
+    """MLP ``sizes[0] -> ... -> sizes[-1]``; hidden layers use ``activation``.
+
+    A mini-batch whose activations would take more than ``activation_memory`` bytes is
+    processed in micro-batches (gradients accumulated, one optimizer step), so a wide
+    network trains with the batch size asked for in bounded memory."""
 
     def __init__(
         self,
         layers: Sequence[SparseLayer],
         activations: Sequence[LeakyFamily | SReLU],
         dropout: float = 0.0,
+        activation_memory: int = DEFAULT_ACTIVATION_MEMORY,
     ) -> None:
         if len(activations) != len(layers) - 1:
             raise ValueError("need one activation per hidden layer")
         self.layers = list(layers)
         self.activations = list(activations)
         self.dropout = float(dropout)
+        self.activation_memory = int(activation_memory)
         self.neuron_ids = [np.arange(layer.n_out) for layer in self.layers[:-1]]
-        self._workspace: dict[int, dict[str, list[np.ndarray]]] = {}
+        self._flat: dict[tuple[str, int], np.ndarray] = {}
         self._cache: dict[str, list[np.ndarray]] = {}
 
     @classmethod
@@ -74,6 +83,7 @@ class SparseMLP:
         alpha: float = 0.6,
         weight_init: str = "he_uniform",
         dropout: float = 0.0,
+        activation_memory: int = DEFAULT_ACTIVATION_MEMORY,
     ) -> SparseMLP:
         """Random sparse network; a layer of density 1 is built dense."""
         layers: list[SparseLayer] = []
@@ -88,7 +98,7 @@ class SparseMLP:
             make_activation(activation, h + 1, sizes[h + 1], alpha)
             for h in range(len(sizes) - 2)
         ]
-        return cls(layers, acts, dropout)
+        return cls(layers, acts, dropout, activation_memory)
 
     # -- shape -----------------------------------------------------------------------
     @property
@@ -113,23 +123,47 @@ class SparseMLP:
         return fwd + backward + fwd  # + weight gradients
 
     # -- buffers ---------------------------------------------------------------------
+    def bytes_per_sample(self) -> int:
+        """Activation memory one training sample needs: input, ``z`` and ``a`` of every
+        layer, ``dz`` of the hidden ones (and SReLU's ``da``), float32."""
+        hidden = [layer.n_out for layer in self.layers[:-1]]
+        n = self.layers[0].n_in + self.layers[-1].n_out + 3 * sum(hidden)
+        n += sum(h for h, act in zip(hidden, self.activations, strict=True) if act.has_params)
+        return 4 * n
+
+    def micro_batch(self, batch: int) -> int:
+        """Samples per micro-batch for a mini-batch of ``batch``: all of them if their
+        activations fit ``activation_memory``, else equal parts that do (a multiple of 8
+        where that still fits, for whole cache lines per row)."""
+        cap = max(1, self.activation_memory // self.bytes_per_sample())
+        if batch <= cap:
+            return batch
+        parts = -(-batch // cap)
+        m = -(-batch // parts)
+        rounded = -(-m // 8) * 8
+        return rounded if rounded <= cap else m
+
     def _buffers(self, batch: int) -> dict[str, list[np.ndarray]]:
-        ws = self._workspace.get(batch)
-        if ws is None:
-            outs = [layer.n_out for layer in self.layers]
-            ws = {
-                "z": [np.empty((n, batch), np.float32) for n in outs],
-                "a": [np.empty((n, batch), np.float32) for n in outs[:-1]],
-                "dz": [np.empty((n, batch), np.float32) for n in outs[:-1]],
-                "da": [np.empty((n, batch), np.float32) for n in outs[:-1]],
-            }
-            if len(self._workspace) >= 3:  # full, last partial and evaluation batch sizes
-                self._workspace = {}
-            self._workspace[batch] = ws
+        """Workspace for ``batch`` columns: contiguous views into one flat buffer per array,
+        grown to the largest batch seen, so the full and the last partial (micro-)batch
+        and evaluation share memory."""
+        outs = [layer.n_out for layer in self.layers]
+        roles = {"z": outs, "a": outs[:-1], "dz": outs[:-1],
+                 "da": [n if act.has_params else 0
+                        for n, act in zip(outs[:-1], self.activations, strict=True)]}
+        ws: dict[str, list[np.ndarray]] = {}
+        for role, sizes in roles.items():
+            views = []
+            for li, n in enumerate(sizes):
+                flat = self._flat.get((role, li))
+                if flat is None or flat.shape[0] < n * batch:
+                    flat = self._flat[(role, li)] = np.empty(n * batch, np.float32)
+                views.append(flat[: n * batch].reshape(n, batch))
+            ws[role] = views
         return ws
 
     def _invalidate(self) -> None:
-        self._workspace = {}
+        self._flat = {}
         self._cache = {}
 
     # -- passes ----------------------------------------------------------------------
@@ -139,14 +173,18 @@ class SparseMLP:
         train: bool = False,
         rng: np.random.Generator | None = None,
         dropout_seeds: Sequence[int] | None = None,
+        cols: tuple[int, int] | None = None,
     ) -> np.ndarray:
         """Logits ``(n_classes, batch)`` for neuron-major input ``x_t``.
 
         With ``train`` and a dropout rate, hidden activations get inverted dropout; the
         per-layer mask seeds come from ``rng`` (or ``dropout_seeds``) and are kept so
-        :meth:`backward` re-applies the same masks.
+        :meth:`backward` re-applies the same masks.  ``cols = (col0, stride)``: ``x_t`` is
+        the micro-batch of columns ``col0 ..`` of a mini-batch of ``stride`` samples, and
+        gets its part of that mini-batch's masks.
         """
         batch = x_t.shape[1]
+        cols = cols or (0, batch)
         ws = self._buffers(batch)
         rate = self.dropout if train else 0.0
         seeds = [0] * len(self.activations)
@@ -166,32 +204,35 @@ class SparseMLP:
                 layer.forward(inputs[-1], z)
                 act.forward(z, a)
                 if rate > 0:
-                    K.dropout_inplace(a, rate, seeds[li])
+                    K.dropout_inplace(a, rate, seeds[li], *cols)
             else:
-                layer.forward(inputs[-1], z, a, act.slope, rate, seeds[li])
+                layer.forward(inputs[-1], z, a, act.slope, rate, seeds[li], cols)
             inputs.append(a)
-        self._cache = {"inputs": inputs, "seeds": seeds, "rate": rate}
+        self._cache = {"inputs": inputs, "seeds": seeds, "rate": rate, "cols": cols}
         return ws["z"][-1]
 
-    def backward(self, dlogits: np.ndarray) -> None:
-        """Gradients of every layer (and SReLU) from ``dL/dlogits`` of the last forward."""
+    def backward(self, dlogits: np.ndarray, accumulate: bool = False) -> None:
+        """Gradients of every layer (and SReLU) from ``dL/dlogits`` of the last forward;
+        with ``accumulate`` added to the stored ones (the next micro-batch)."""
         ws = self._buffers(dlogits.shape[1])
-        inputs, seeds, rate = self._cache["inputs"], self._cache["seeds"], self._cache["rate"]
+        c = self._cache
+        inputs, seeds, rate, cols = c["inputs"], c["seeds"], c["rate"], c["cols"]
         dz = dlogits
         for li in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[li]
             if li == 0:
-                layer.backward(inputs[0], dz)
+                layer.backward(inputs[0], dz, accumulate=accumulate)
                 break
             act, dz_prev, z_prev = self.activations[li - 1], ws["dz"][li - 1], ws["z"][li - 1]
             if act.has_params:
                 da = ws["da"][li - 1]
-                layer.backward(inputs[li], dz, da)
+                layer.backward(inputs[li], dz, da, accumulate=accumulate)
                 if rate > 0:
-                    K.dropout_inplace(da, rate, seeds[li - 1])
-                act.backward(z_prev, da, dz_prev)
+                    K.dropout_inplace(da, rate, seeds[li - 1], *cols)
+                act.backward(z_prev, da, dz_prev, accumulate)
             else:
-                layer.backward(inputs[li], dz, dz_prev, z_prev, act.slope, rate, seeds[li - 1])
+                layer.backward(inputs[li], dz, dz_prev, z_prev, act.slope, rate, seeds[li - 1],
+                               cols, accumulate)
             dz = dz_prev
 
     def step(self, lr: float, momentum: float, weight_decay: float) -> None:
@@ -226,12 +267,36 @@ class SparseMLP:
     def compute_gradients(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray,
                           rng: np.random.Generator) -> tuple[float, int]:
         """Forward and backward on samples ``rows``: the mean loss's gradients land in the
-        layers' ``grad`` arrays (not if the loss is not finite); returns (loss, #correct)."""
-        logits = self.forward(to_neuron_major(x, rows), train=True, rng=rng)
-        loss, grad, correct = softmax_cross_entropy(logits, y[rows])
-        if np.isfinite(loss):
-            self.backward(grad)
-        return loss, correct
+        layers' ``grad`` arrays (not if the loss is not finite); returns (loss, #correct).
+
+        A mini-batch larger than :meth:`micro_batch` goes through in micro-batches, each
+        one's gradient weighted by its share of the samples and added up: the gradient of
+        the whole mini-batch's mean loss (same dropout masks, same random draws), up to the
+        order of the float32 sums."""
+        batch = rows.shape[0]
+        m = self.micro_batch(batch)
+        if m >= batch:
+            logits = self.forward(to_neuron_major(x, rows), train=True, rng=rng)
+            loss, grad, correct = softmax_cross_entropy(logits, y[rows])
+            if np.isfinite(loss):
+                self.backward(grad)
+            return loss, correct
+        seeds = None
+        if self.dropout > 0:  # drawn as the unsplit batch draws them
+            seeds = rng.integers(0, 2**62, len(self.activations))
+        total, n_correct = 0.0, 0
+        for start in range(0, batch, m):
+            part = rows[start:start + m]
+            logits = self.forward(to_neuron_major(x, part), train=True, dropout_seeds=seeds,
+                                  cols=(start, batch))
+            loss, grad, correct = softmax_cross_entropy(logits, y[part])
+            if not np.isfinite(loss):
+                return loss, n_correct + correct
+            grad *= np.float32(part.shape[0] / batch)
+            self.backward(grad, accumulate=start > 0)
+            total += loss * part.shape[0]
+            n_correct += correct
+        return total / batch, n_correct
 
     def _aligned(self, layer_attrs: tuple[str, str], act_attr: str) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -270,7 +335,9 @@ class SparseMLP:
                 for li in range(len(self.layers))]
 
     def predict_logits(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Logits ``(n_samples, n_classes)`` in batches; the last partial batch included."""
+        """Logits ``(n_samples, n_classes)`` in batches (no larger than a training
+        micro-batch, so evaluation fits the same memory); the last partial batch included."""
+        batch_size = self.micro_batch(batch_size)
         out = np.empty((x.shape[0], self.layers[-1].n_out), dtype=np.float32)
         for start in range(0, x.shape[0], batch_size):
             stop = min(start + batch_size, x.shape[0])
@@ -310,7 +377,7 @@ class SparseMLP:
 def dropout_mask(n: int, batch: int, rate: float, seed: int) -> np.ndarray:
     """The ``(n, batch)`` inverted-dropout mask the kernels use for ``seed`` (tests, analysis)."""
     mask = np.ones((n, batch), dtype=np.float32)
-    K.dropout_inplace(mask, rate, seed)
+    K.dropout_inplace(mask, rate, seed, 0, batch)
     return mask
 
 
@@ -320,6 +387,7 @@ def model_arrays(model: SparseMLP, momentum: bool = False) -> dict[str, np.ndarr
     arrays: dict[str, np.ndarray] = {
         "sizes": np.array(model.sizes, dtype=np.int64),
         "dropout": np.array(model.dropout),
+        "activation_memory": np.array(model.activation_memory, dtype=np.int64),
     }
     for li, layer in enumerate(model.layers):
         arrays[f"layer{li}_indptr"] = layer.indptr
@@ -368,7 +436,9 @@ def model_from_arrays(arrays) -> SparseMLP:
                 if f"act{h}_{k}_mom" in arrays:
                     act.moms[k][:] = arrays[f"act{h}_{k}_mom"]
             acts.append(act)
-    model = SparseMLP(layers, acts, float(arrays["dropout"]))
+    memory = (int(arrays["activation_memory"]) if "activation_memory" in arrays
+              else DEFAULT_ACTIVATION_MEMORY)
+    model = SparseMLP(layers, acts, float(arrays["dropout"]), memory)
     model.neuron_ids = [np.array(arrays[f"hidden{h}_neuron_ids"]) for h in range(len(acts))]
     return model
 

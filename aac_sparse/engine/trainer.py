@@ -47,7 +47,8 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int,
                                 config.density)
     return SparseMLP.build(sizes, densities, rng, activation=config.activation,
                            alpha=config.alpha, weight_init=config.weight_init,
-                           dropout=config.dropout)
+                           dropout=config.dropout,
+                           activation_memory=int(config.activation_memory_mb * 2**20))
 
 
 def _streams(seed: int | list[int]) -> dict[str, np.random.Generator]:
