@@ -41,7 +41,8 @@ EpochHook = Callable[[dict], "bool | None"]
 
 def fit_and_evaluate(config: TrainConfig, split: Split, epochs: int | None = None,
                      on_epoch: EpochHook | None = None,
-                     parallel: ParallelConfig | None = None
+                     parallel: ParallelConfig | None = None,
+                     on_batch: Callable[[int, int], None] | None = None,
                      ) -> tuple[TrainResult, dict[str, Any]]:
     """Train ``config`` on ``split``'s training part (data-parallel over MPI ranks as
     ``parallel`` says), then measure it.
@@ -63,7 +64,8 @@ def fit_and_evaluate(config: TrainConfig, split: Split, epochs: int | None = Non
     try:  # train_parallel is plain sequential training for strategy none
         result = train_parallel(config, parallel or ParallelConfig(), split.x_train,
                                 split.y_train, split.x_val, split.y_val,
-                                n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs)
+                                n_classes=split.n_classes, on_epoch=epoch_done, epochs=epochs,
+                                on_batch=on_batch)
     except ParallelUnavailable as exc:
         raise UserError(str(exc)) from None
     hist = result.history
@@ -102,6 +104,7 @@ def run_training(
     epochs: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     parallel: ParallelConfig | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[TrainResult, dict]:
     """:func:`fit_and_evaluate` with all files written; ``data`` names the dataset or
     instance.  Returns the result and the summary (the measures plus provenance)."""
@@ -120,7 +123,7 @@ def run_training(
         if on_epoch is not None:
             on_epoch(row)
 
-    result, measures = fit_and_evaluate(config, split, epochs, epoch_done, parallel)
+    result, measures = fit_and_evaluate(config, split, epochs, epoch_done, parallel, on_batch)
     summary = {**{k: measures[k] for k in MEASURES}, "data": data, "sizes": result.model.sizes,
                "aac_sparse_version": __version__}
     if result.parallel:

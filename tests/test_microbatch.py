@@ -3,6 +3,11 @@ gradients added up, and one step taken; the result equals the unsplit batch's.""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import make_model
@@ -82,3 +87,47 @@ def test_training_config_sets_the_memory_cap_and_a_big_batch_trains():
             model.train_batch(x, y, np.arange(s, s + 128), 0.05, 0.9, 0.0, rng)
     after, _ = model.evaluate(x, y)
     assert after < before - 0.1  # it learns
+
+
+def test_wide_synthetic_data_is_generated_in_chunks_within_its_own_size():
+    """2000 x 65536 float32 is 524 MB: the generator's peak is that plus the interpreter,
+    not a float64 copy (which make_classification would make: 1 GB more)."""
+    code = ("import resource; from aac_sparse.data.loaders.generated import load_synthetic; "
+            "d = load_synthetic(2000, 65536, 2, seed=1); "
+            "print(d.x.dtype, d.x.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    dtype, *_, rss_kb = res.stdout.split()
+    assert dtype == "float32"
+    assert int(rss_kb) * 1024 < 2000 * 65536 * 4 + 250 * 2**20
+
+
+def test_synthetic_data_is_learnable_and_reproducible():
+    from aac_sparse.data.loaders.generated import load_synthetic
+
+    a, b = load_synthetic(600, 40, 3, seed=2), load_synthetic(600, 40, 3, seed=2)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+    assert not np.array_equal(a.x, load_synthetic(600, 40, 3, seed=3).x)
+    assert np.bincount(a.y).tolist() == [200, 200, 200]
+    centroid_gap = [abs(a.x[a.y == 0, c].mean() - a.x[a.y == 1, c].mean()) for c in range(40)]
+    assert sorted(centroid_gap)[-5] > 0.5  # informative columns separate the classes
+
+
+def test_train_command_runs_a_wide_network_in_micro_batches_with_a_batch_bar(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "AAC_SPARSE_BATCH_BAR_S": "0"}
+    for var in ("COLUMNS", "LINES"):
+        env.pop(var, None)
+    res = subprocess.run(
+        [sys.executable, "-m", "aac_sparse", "train", "-d", "synthetic",
+         "--data-option", "n_samples=600", "--data-option", "n_features=65536",
+         "--hidden", "3000,3000", "--set", "epsilon=2", "--set", "batch_size=128",
+         "--set", "activation_memory_mb=4", "-e", "2", "-o", str(out)],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "batches" in res.stdout and "4/4" in res.stdout  # 432 training samples / 128
+    config = json.loads((out / "config.json").read_text())
+    assert config["activation_memory_mb"] == 4 and config["batch_size"] == 128
+    summary = json.loads((out / "metrics.json").read_text())["summary"]
+    assert summary["status"] == "ok" and summary["sizes"] == [65536, 3000, 3000, 2]

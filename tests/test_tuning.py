@@ -161,7 +161,8 @@ def _count_done(store_file: Path) -> int:
 
 
 def test_kill_minus_nine_then_resume_loses_and_repeats_nothing(tmp_path):
-    spec = tiny(tmp_path, "smac-ac", n_trials=14, execution={"workers": 2})
+    spec = tiny(tmp_path, "smac-ac", n_trials=14, execution={"workers": 2},
+                fixed={"hidden": [24, 24], "epochs": 12, "batch_size": 32})  # slow enough
     file = tmp_path / "sc.yaml"
     file.write_text(yaml.safe_dump(spec))
     store_file = tmp_path / "run" / "trials.sqlite"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,8 @@ from .console import make_console
 from .progress import progress_bar
 
 console = make_console()
+# epochs longer than this get a per-batch progress bar (wide networks)
+LONG_EPOCH_S = float(os.environ.get("AAC_SPARSE_BATCH_BAR_S", "2"))
 
 
 def _fmt(v) -> str:
@@ -114,6 +117,18 @@ def train(
     progress = progress_bar(console)
     with progress:
         task = progress.add_task("training", total=cfg.epochs, info="compiling kernels...")
+        # per-batch bar, shown once an epoch has run LONG_EPOCH_S (wide networks)
+        batches = progress.add_task("  batches", total=1, visible=False, info="")
+        state = {"start": time.perf_counter(), "shown": False}
+
+        def on_batch(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if done == 1:
+                state["start"] = now
+            elapsed = now - state["start"]
+            state["shown"] = state["shown"] or elapsed > LONG_EPOCH_S
+            progress.update(batches, completed=done, total=total, visible=state["shown"],
+                            info=f"{(done - 1) / elapsed:.2f} batches/s" if done > 1 else "")
 
         def on_epoch(row: dict) -> None:
             val = f" val_acc {row['val_acc']:.4f}" if "val_acc" in row else ""
@@ -126,7 +141,7 @@ def train(
 
         try:
             result, summary = run_training(cfg, split, out_dir, data_name, on_epoch=on_epoch,
-                                           parallel=par)
+                                           parallel=par, on_batch=on_batch)
         except _not_root() as exc:  # a helper rank under the user's mpiexec: rank 0 reports
             raise typer.Exit(0) from exc
     if result.status != "ok":

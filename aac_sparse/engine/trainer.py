@@ -237,22 +237,26 @@ def train(
     n_classes: int | None = None,
     on_epoch: EpochCallback | None = None,
     epochs: int | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train a sparse MLP; ``epochs`` overrides ``config.epochs`` (a tuning budget).
 
     ``on_epoch(row)`` receives each epoch's metrics; if it returns True, training stops
     after that epoch with status ``stopped`` (a configurator pruned the run).
+    ``on_batch(done, total)`` is called after each mini-batch (progress of long epochs).
     """
     loop = TrainingLoop(config, x_train, y_train, x_val, y_val, n_classes, on_epoch, epochs)
     cfg, x, y = config, loop.x_train, loop.y_train
     for epoch in range(loop.n_epochs):
         tally = loop.start_epoch(epoch)
-        for idx in loop.batches(loop.order()):
+        for b, idx in enumerate(loop.batches(loop.order())):
             loss, ok = loop.model.train_batch(x, y, idx, tally.lr, cfg.momentum,
                                               cfg.weight_decay, loop.rngs["dropout"])
             if not loop.record_batch(tally, loss * idx.shape[0], ok, idx.shape[0]):
                 return loop.result
             loop.after_step(tally)
+            if on_batch is not None:
+                on_batch(b + 1, loop.steps_per_epoch)
         row = loop.epoch_row(tally)
         if row is None:
             return loop.result

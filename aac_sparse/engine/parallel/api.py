@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +36,18 @@ def run_on(comm, config: TrainConfig, parallel: ParallelConfig, x_train, y_train
 def train_parallel(config: TrainConfig, parallel: ParallelConfig, x_train, y_train,
                    x_val=None, y_val=None, n_classes: int | None = None,
                    on_epoch: EpochCallback | None = None,
-                   epochs: int | None = None) -> TrainResult:
+                   epochs: int | None = None,
+                   on_batch: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train with ``parallel``'s strategy (see :func:`~..trainer.train` for the rest).
 
     Under the user's ``mpiexec`` every rank calls this with the same arguments; ranks
     other than 0 get :class:`NotRootRank` at the end.  Otherwise the ranks are started
-    here and their result comes back to this process.
+    here and their result comes back to this process.  ``on_batch`` is called only in
+    sequential training (the ranks report per epoch).
     """
     if parallel.strategy == "none":
-        return train(config, x_train, y_train, x_val, y_val, n_classes, on_epoch, epochs)
+        return train(config, x_train, y_train, x_val, y_val, n_classes, on_epoch, epochs,
+                     on_batch)
     n_classes = int(n_classes if n_classes is not None else np.asarray(y_train).max() + 1)
     if under_mpiexec():
         comm = mpi().COMM_WORLD
