@@ -57,7 +57,11 @@ def test_split_is_chosen_from_the_widths_and_the_memory_cap():
     fits), and the workspace the training and the evaluation use stays within the cap."""
     model = make_model([64, 500, 400, 3], "relu", seed=0)
     per_sample = model.bytes_per_sample()
-    assert per_sample == 4 * (64 + 3 + 3 * (500 + 400))
+    assert per_sample == 4 * (64 + 3 + 2 * (500 + 400))  # a and dz; ReLU keeps no z
+    assert make_model([64, 500, 400, 3], "all_relu").bytes_per_sample() == 4 * (
+        64 + 3 + 2 * 500 + 3 * 400)  # All-ReLU's second hidden layer has slope -alpha
+    assert make_model([64, 500, 400, 3], "srelu").bytes_per_sample() == 4 * (
+        64 + 3 + 4 * (500 + 400))  # z, a, dz and da
     model.activation_memory = 34 * per_sample
     assert model.micro_batch(128) == 32  # 4 parts of 32
     assert model.micro_batch(20) == 20  # fits whole

@@ -24,6 +24,13 @@ class LeakyFamily:
     def __init__(self, slope: float) -> None:
         self.slope = float(slope)
 
+    @property
+    def sign_preserving(self) -> bool:
+        """With a slope >= 0, ``f(z) > 0`` exactly where ``z > 0``: the backward pass can
+        take the derivative from the activation (and dropout's zeros are masked anyway),
+        so the pre-activation need not be stored."""
+        return self.slope >= 0
+
     def keep(self, keep: np.ndarray) -> None:
         """Nothing per neuron to shrink."""
 

@@ -47,7 +47,8 @@ def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed,
 
     If ``a`` has rows, the leaky-family activation and dropout are applied on the way
     out: ``a = where(z > 0, z, slope * z) * mask`` (``rate`` 0: no dropout; the mask of
-    columns ``col0 ..`` of a mini-batch of ``stride`` columns).  Each thread
+    columns ``col0 ..`` of a mini-batch of ``stride`` columns), and ``z`` is written only
+    if it has rows (a hidden layer whose backward pass needs only ``a``).  Each thread
     owns whole output rows; eight connections are folded into one pass over a private
     accumulator, so it is touched an eighth as often as the gathered input rows (on 2
     cores the measured bound is that gather from L2).
@@ -55,6 +56,7 @@ def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed,
     n_out = indptr.shape[0] - 1
     batch = x.shape[1]
     fuse = a.shape[0] > 0
+    keep_z = z.shape[0] > 0
     drop = rate > 0.0
     threshold, scale = _dropout_constants(rate)
     s = np.float32(slope)
@@ -80,15 +82,19 @@ def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed,
             for t in range(batch):
                 acc[t] += wk * x[ik, t]
             k += 1
-        for t in range(batch):
-            z[j, t] = acc[t]
-        if fuse:
+        if keep_z:
             for t in range(batch):
-                v = acc[t]
-                a[j, t] = v if v > 0 else s * v
+                z[j, t] = acc[t]
+        if fuse:  # activation and dropout in the same sweep as the row is written
             if drop:
                 for t in range(batch):
-                    a[j, t] *= _keep_scale(seed, j, col0 + t, stride, threshold, scale)
+                    v = acc[t]
+                    a[j, t] = (v if v > 0 else s * v) * _keep_scale(
+                        seed, j, col0 + t, stride, threshold, scale)
+            else:
+                for t in range(batch):
+                    v = acc[t]
+                    a[j, t] = v if v > 0 else s * v
 
 
 # ---------------------------------------------------------------------------- backward
@@ -103,8 +109,9 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad, z_prev, slope, r
     connections, ``grad[k] = <x[i, :], dz[j_k, :]>``.  Each gathered ``dz`` row is used
     twice while it is in L1.  If ``z_prev`` has rows, ``dx`` is carried back through the
     previous layer's dropout mask and leaky activation, i.e. it becomes that layer's
-    ``dz``.  With ``accumulate`` the weight gradient is added to ``grad`` (micro-batches
-    of one mini-batch).  Thread ``i`` writes only row ``i`` of ``dx`` and the ``grad``
+    ``dz`` (``z_prev`` may be ``x`` itself when the slope is >= 0: the sign is the same).
+    With ``accumulate`` the weight gradient is added to ``grad`` (micro-batches of one
+    mini-batch).  Thread ``i`` writes only row ``i`` of ``dx`` and the ``grad``
     entries of its own connections, so there are no races.
     """
     n_in = t_indptr.shape[0] - 1

@@ -123,12 +123,18 @@ class SparseMLP:
         return fwd + backward + fwd  # + weight gradients
 
     # -- buffers ---------------------------------------------------------------------
+    def _keeps_z(self, hidden: int) -> bool:
+        """Whether hidden layer ``hidden`` stores its pre-activation: SReLU and negative
+        slopes need it backward; a sign-preserving leaky layer takes the sign from ``a``."""
+        act = self.activations[hidden]
+        return act.has_params or not act.sign_preserving
+
     def bytes_per_sample(self) -> int:
-        """Activation memory one training sample needs: input, ``z`` and ``a`` of every
-        layer, ``dz`` of the hidden ones (and SReLU's ``da``), float32."""
-        hidden = [layer.n_out for layer in self.layers[:-1]]
-        n = self.layers[0].n_in + self.layers[-1].n_out + 3 * sum(hidden)
-        n += sum(h for h, act in zip(hidden, self.activations, strict=True) if act.has_params)
+        """Activation memory one training sample needs: input, ``a`` and ``dz`` of every
+        hidden layer, ``z`` where it is kept (and SReLU's ``da``), the logits; float32."""
+        n = self.layers[0].n_in + self.layers[-1].n_out
+        for h, layer in enumerate(self.layers[:-1]):
+            n += layer.n_out * (2 + self._keeps_z(h) + self.activations[h].has_params)
         return 4 * n
 
     def micro_batch(self, batch: int) -> int:
@@ -148,7 +154,9 @@ class SparseMLP:
         grown to the largest batch seen, so the full and the last partial (micro-)batch
         and evaluation share memory."""
         outs = [layer.n_out for layer in self.layers]
-        roles = {"z": outs, "a": outs[:-1], "dz": outs[:-1],
+        kept = [n if li == len(outs) - 1 or self._keeps_z(li) else 0
+                for li, n in enumerate(outs)]
+        roles = {"z": kept, "a": outs[:-1], "dz": outs[:-1],
                  "da": [n if act.has_params else 0
                         for n, act in zip(outs[:-1], self.activations, strict=True)]}
         ws: dict[str, list[np.ndarray]] = {}
@@ -230,8 +238,9 @@ class SparseMLP:
                 if rate > 0:
                     K.dropout_inplace(da, rate, seeds[li - 1], *cols)
                 act.backward(z_prev, da, dz_prev, accumulate)
-            else:
-                layer.backward(inputs[li], dz, dz_prev, z_prev, act.slope, rate, seeds[li - 1],
+            else:  # without a stored z, the sign comes from this layer's input a
+                sign = z_prev if z_prev.shape[0] else inputs[li]
+                layer.backward(inputs[li], dz, dz_prev, sign, act.slope, rate, seeds[li - 1],
                                cols, accumulate)
             dz = dz_prev
 
