@@ -102,7 +102,7 @@ def spmm_forward(indptr, indices, w, bias, x, z, a, slope, rate, seed,
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
 def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad, z_prev, slope, rate,
-                   seed, col0, stride, accumulate):  # pragma: no cover - compiled
+                   seed, col0, stride, accumulate, db_prev):  # pragma: no cover - compiled
     """Input gradient and weight gradient in one pass over the connections of each input.
 
     For input neuron ``i``: ``dx[i, :] = sum_k w[k] * dz[j_k, :]`` and, for the same
@@ -111,12 +111,15 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad, z_prev, slope, r
     previous layer's dropout mask and leaky activation, i.e. it becomes that layer's
     ``dz`` (``z_prev`` may be ``x`` itself when the slope is >= 0: the sign is the same).
     With ``accumulate`` the weight gradient is added to ``grad`` (micro-batches of one
-    mini-batch).  Thread ``i`` writes only row ``i`` of ``dx`` and the ``grad``
-    entries of its own connections, so there are no races.
+    mini-batch).  If ``db_prev`` has entries, it receives the row sums of that ``dz``
+    (the previous layer's bias gradient) in the same sweep.  Thread ``i`` writes only
+    row ``i`` of ``dx``, entry ``i`` of ``db_prev`` and the ``grad`` entries of its own
+    connections, so there are no races.
     """
     n_in = t_indptr.shape[0] - 1
     batch = dz.shape[1]
     fuse = z_prev.shape[0] > 0
+    bias_sums = db_prev.shape[0] > 0
     drop = rate > 0.0
     threshold, scale = _dropout_constants(rate)
     s_left = np.float32(slope)
@@ -169,8 +172,16 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad, z_prev, slope, r
             if drop:
                 for t in range(batch):
                     acc[t] *= _keep_scale(seed, i, col0 + t, stride, threshold, scale)
-            for t in range(batch):
-                dx[i, t] = acc[t] if z_prev[i, t] > 0 else s_left * acc[t]
+            if bias_sums:
+                sb = np.float32(0.0)
+                for t in range(batch):
+                    v = acc[t] if z_prev[i, t] > 0 else s_left * acc[t]
+                    dx[i, t] = v
+                    sb += v
+                db_prev[i] = db_prev[i] + sb if accumulate else sb
+            else:
+                for t in range(batch):
+                    dx[i, t] = acc[t] if z_prev[i, t] > 0 else s_left * acc[t]
         else:
             for t in range(batch):
                 dx[i, t] = acc[t]

@@ -15,6 +15,7 @@ from .initialisation import init_weights
 from .topology import random_keys
 
 NO_ROWS = np.empty((0, 0), dtype=np.float32)  # "no such array" for the fused kernels
+NO_BIAS = np.empty(0, dtype=np.float32)
 
 
 class SparseLayer:
@@ -101,21 +102,26 @@ class SparseLayer:
         self, x: np.ndarray, dz: np.ndarray, dx: np.ndarray | None = None,
         z_prev: np.ndarray = NO_ROWS, slope: float = 0.0, rate: float = 0.0, seed: int = 0,
         cols: tuple[int, int] | None = None, accumulate: bool = False,
+        bias_prev: np.ndarray | None = None, bias_known: bool = False,
     ) -> None:
         """Weight and bias gradients into ``grad``/``grad_bias`` (added to them with
         ``accumulate``); ``dx`` if one is given.
 
         With ``z_prev`` the input gradient is carried through the previous layer's dropout
         and leaky activation, so ``dx`` receives that layer's ``dz``; ``cols`` as in
-        :meth:`forward`.
+        :meth:`forward`.  ``bias_prev`` (with ``z_prev``) receives that ``dz``'s row sums,
+        the previous layer's bias gradient, in the same sweep; ``bias_known``: this
+        layer's own was computed so by the next layer.
         """
         if dx is None:
             K.sddmm(self.indptr, self.indices, x, dz, self.grad, accumulate)
         else:
             col0, stride = cols or (0, x.shape[1])
             K.backward_fused(self.t_indptr, self.t_cols, self.t_pos, self.w, x, dz, dx,
-                             self.grad, z_prev, slope, rate, seed, col0, stride, accumulate)
-        K.row_sums(dz, self.grad_bias, accumulate)
+                             self.grad, z_prev, slope, rate, seed, col0, stride, accumulate,
+                             NO_BIAS if bias_prev is None else bias_prev)
+        if not bias_known:
+            K.row_sums(dz, self.grad_bias, accumulate)
 
     def apply_update(self, lr: float, momentum: float, weight_decay: float) -> None:
         K.sgd_momentum_update(self.w, self.v, self.grad, lr, momentum, weight_decay)

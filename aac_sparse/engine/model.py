@@ -226,22 +226,25 @@ class SparseMLP:
         c = self._cache
         inputs, seeds, rate, cols = c["inputs"], c["seeds"], c["rate"], c["cols"]
         dz = dlogits
+        known = False  # whether this layer's bias gradient came with its dz
         for li in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[li]
             if li == 0:
-                layer.backward(inputs[0], dz, accumulate=accumulate)
+                layer.backward(inputs[0], dz, accumulate=accumulate, bias_known=known)
                 break
             act, dz_prev, z_prev = self.activations[li - 1], ws["dz"][li - 1], ws["z"][li - 1]
             if act.has_params:
                 da = ws["da"][li - 1]
-                layer.backward(inputs[li], dz, da, accumulate=accumulate)
+                layer.backward(inputs[li], dz, da, accumulate=accumulate, bias_known=known)
+                known = False
                 if rate > 0:
                     K.dropout_inplace(da, rate, seeds[li - 1], *cols)
                 act.backward(z_prev, da, dz_prev, accumulate)
             else:  # without a stored z, the sign comes from this layer's input a
                 sign = z_prev if z_prev.shape[0] else inputs[li]
                 layer.backward(inputs[li], dz, dz_prev, sign, act.slope, rate, seeds[li - 1],
-                               cols, accumulate)
+                               cols, accumulate, self.layers[li - 1].grad_bias, known)
+                known = True
             dz = dz_prev
 
     def step(self, lr: float, momentum: float, weight_decay: float) -> None:
