@@ -16,9 +16,11 @@ Shapes (synthetic data of the real sizes; batch 128 unless --batch):
                                                                       extrapolated (said so)
 Every result carries, measured in the same run: ``sgemm_gflops`` (numpy float32 2048^2
 matrix product, the machine's dense peak), ``copy_gbs`` (a two-thread array copy, read +
-write), ``efficiency`` (useful GFLOP/s / sgemm GFLOP/s), ns per connection-sample and per
-neuron-sample, the bytes the sparse sweeps must move at least and their rate against the
-copy bandwidth, and ``peak_rss_mb``.
+write), ``gather_gbs`` (two threads summing random rows of micro-batch width from an
+array as tall as the widest layer, up to 1 GiB: the access pattern of the sparse
+sweeps), ``efficiency`` (useful GFLOP/s / sgemm GFLOP/s), ns per connection-sample and per
+neuron-sample, the bytes the sparse sweeps must move at least (``min_bytes_per_sample``)
+and their rate against the copy and the gather bandwidth, and ``peak_rss_mb``.
 
 ``--baseline torch`` adds PyTorch masked dense layers (same shape, mask, batch, SGD with
 momentum and dropout; ``torch_epoch_s``) where torch is importable and the dense layers fit
@@ -70,6 +72,14 @@ LR, MOMENTUM, WD = 0.01, 0.9, 0.0002
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss`` it does not
+    inherit the parent's peak across fork and exec, which matters for --compare)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -103,6 +113,33 @@ def copy_gbs(n_bytes: int = 512 * 2**20, repeats: int = 5) -> float:
     _copy(src, dst)
     best = min(_timed(lambda: _copy(src, dst)) for _ in range(repeats))
     return 2 * n_bytes / best / 1e9
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _gather(src, rows, out):  # pragma: no cover - compiled
+    n = rows.shape[0]
+    width = src.shape[1]
+    per = (n + 1) // 2
+    for c in prange(2):
+        acc = np.zeros(width, dtype=np.float32)
+        for k in range(c * per, min(n, (c + 1) * per)):
+            r = rows[k]
+            for t in range(width):
+                acc[t] += src[r, t]
+        out[c] = acc.sum()
+
+
+def gather_gbs(n_rows: int, width: int, n_bytes_max: int = 2**30) -> float:
+    """Rate of summing rows of ``width`` floats picked at random from an array of
+    ``n_rows`` rows (capped at 1 GiB): the access pattern of a sparse layer's gathers, so
+    the bound a wide layer can reach at best on this machine."""
+    n_rows = max(1, min(n_rows, n_bytes_max // (4 * width)))
+    src = np.ones((n_rows, width), dtype=np.float32)
+    rows = np.random.default_rng(0).integers(0, n_rows, 4_000_000)
+    out = np.zeros(2, dtype=np.float32)
+    _gather(src, rows[:1000], out)
+    best = min(_timed(lambda: _gather(src, rows, out)) for _ in range(3))
+    return rows.shape[0] * width * 4 / best / 1e9
 
 
 def _timed(fn) -> float:
@@ -248,6 +285,8 @@ def run_shape(name: str, epochs: int, dropout: float, batch: int, batches: int,
     gflops = flops / epoch_s / 1e9
     moved = min_bytes_per_sample(model) * samples / epoch_s / 1e9
     micro = model.micro_batch(batch) if hasattr(model, "micro_batch") else batch
+    widest = max(sizes[1:-1])
+    gather = gather_gbs(widest, micro)
     out = {
         "shape": name, "sizes": sizes, "epsilon": spec["epsilon"], "samples": samples,
         "batch": batch, "micro_batch": micro, "dropout": dropout,
@@ -262,6 +301,7 @@ def run_shape(name: str, epochs: int, dropout: float, batch: int, batches: int,
         "gflops": gflops, "sgemm_gflops": sgemm, "efficiency": gflops / sgemm,
         "copy_gbs": copy, "min_bytes_per_sample": min_bytes_per_sample(model),
         "achieved_gbs": moved, "bandwidth_fraction": moved / copy,
+        "gather_gbs": gather, "gather_fraction": moved / gather,
         "ns_per_connection_sample": epoch_s / (model.nnz * samples) * 1e9,
         "ns_per_neuron_sample": epoch_s / (neurons * samples) * 1e9,
         "dense_memory_gb": dense_bytes(sizes) / 1e9,
