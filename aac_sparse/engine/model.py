@@ -129,13 +129,20 @@ class SparseMLP:
         act = self.activations[hidden]
         return act.has_params or not act.sign_preserving
 
+    def _roles(self) -> dict[str, list[int]]:
+        """Rows of every workspace array per layer (0: not kept): ``z`` of the output layer
+        and where :meth:`_keeps_z`, ``a`` and ``dz`` of the hidden layers, SReLU's ``da``."""
+        outs = [layer.n_out for layer in self.layers]
+        return {"z": [n if li == len(outs) - 1 or self._keeps_z(li) else 0
+                      for li, n in enumerate(outs)],
+                "a": outs[:-1], "dz": outs[:-1],
+                "da": [n if act.has_params else 0
+                       for n, act in zip(outs[:-1], self.activations, strict=True)]}
+
     def bytes_per_sample(self) -> int:
-        """Activation memory one training sample needs: input, ``a`` and ``dz`` of every
-        hidden layer, ``z`` where it is kept (and SReLU's ``da``), the logits; float32."""
-        n = self.layers[0].n_in + self.layers[-1].n_out
-        for h, layer in enumerate(self.layers[:-1]):
-            n += layer.n_out * (2 + self._keeps_z(h) + self.activations[h].has_params)
-        return 4 * n
+        """Activation memory one training sample needs: the workspace's rows and the
+        neuron-major input, float32."""
+        return 4 * (self.layers[0].n_in + sum(sum(rows) for rows in self._roles().values()))
 
     def micro_batch(self, batch: int) -> int:
         """Samples per micro-batch for a mini-batch of ``batch``: all of them if their
@@ -153,14 +160,8 @@ class SparseMLP:
         """Workspace for ``batch`` columns: contiguous views into one flat buffer per array,
         grown to the largest batch seen, so the full and the last partial (micro-)batch
         and evaluation share memory."""
-        outs = [layer.n_out for layer in self.layers]
-        kept = [n if li == len(outs) - 1 or self._keeps_z(li) else 0
-                for li, n in enumerate(outs)]
-        roles = {"z": kept, "a": outs[:-1], "dz": outs[:-1],
-                 "da": [n if act.has_params else 0
-                        for n, act in zip(outs[:-1], self.activations, strict=True)]}
         ws: dict[str, list[np.ndarray]] = {}
-        for role, sizes in roles.items():
+        for role, sizes in self._roles().items():
             views = []
             for li, n in enumerate(sizes):
                 flat = self._flat.get((role, li))
@@ -287,14 +288,8 @@ class SparseMLP:
         order of the float32 sums."""
         batch = rows.shape[0]
         m = self.micro_batch(batch)
-        if m >= batch:
-            logits = self.forward(to_neuron_major(x, rows), train=True, rng=rng)
-            loss, grad, correct = softmax_cross_entropy(logits, y[rows])
-            if np.isfinite(loss):
-                self.backward(grad)
-            return loss, correct
-        seeds = None
-        if self.dropout > 0:  # drawn as the unsplit batch draws them
+        seeds = None  # one set of mask seeds for the whole mini-batch
+        if self.dropout > 0:
             seeds = rng.integers(0, 2**62, len(self.activations))
         total, n_correct = 0.0, 0
         for start in range(0, batch, m):
@@ -302,13 +297,14 @@ class SparseMLP:
             logits = self.forward(to_neuron_major(x, part), train=True, dropout_seeds=seeds,
                                   cols=(start, batch))
             loss, grad, correct = softmax_cross_entropy(logits, y[part])
+            n_correct += correct
             if not np.isfinite(loss):
-                return loss, n_correct + correct
-            grad *= np.float32(part.shape[0] / batch)
+                return loss, n_correct
+            if m < batch:
+                grad *= np.float32(part.shape[0] / batch)
             self.backward(grad, accumulate=start > 0)
             total += loss * part.shape[0]
-            n_correct += correct
-        return total / batch, n_correct
+        return (total / batch if m < batch else loss), n_correct
 
     def _aligned(self, layer_attrs: tuple[str, str], act_attr: str) -> list[np.ndarray]:
         out: list[np.ndarray] = []
