@@ -128,7 +128,7 @@ def abort_on_error(comm, error_file: Path | None = None) -> Iterator[None]:
         if error_file is not None:
             with contextlib.suppress(OSError):
                 error_file.write_text(text)
-        time.sleep(0.5)  # let mpiexec forward the message before the abort kills its pipes
+        time.sleep(1.0)  # let mpiexec forward the message before the abort kills its pipes
         comm.Abort(1)
 
 
